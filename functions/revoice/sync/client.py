@@ -1,0 +1,406 @@
+"""A typed, retrying client for the sync. labs v2 API, over httpx.
+
+Neither official SDK covers asset uploads, voices or TTS, so revoice speaks HTTP itself. The API key is
+sent only to the API host: presigned storage URLs and output downloads go through a second HTTP client
+that never carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Literal
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from revoice.sync.errors import SyncApiError, SyncError, SyncJobFailed, SyncTransportError
+from revoice.sync.models import (
+    IDEMPOTENCY_KEY,
+    Asset,
+    AssetType,
+    CostEstimate,
+    ErrorBody,
+    GenerateRequest,
+    Generation,
+    Page,
+    TtsJob,
+    TtsRequest,
+    UploadTicket,
+    Voice,
+)
+from revoice.sync.retry import RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.sync.so"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=60.0, pool=5.0)
+CHUNK_BYTES = 1024 * 1024
+TtsShape = Literal["auto", "jobs", "tts"]
+# A 503 for these codes means "try later"; any other 503 from /v2/tts/jobs means "not enabled here".
+TTS_BUSY_CODES = frozenset({"elevenlabs_service_unavailable"})
+
+log = logging.getLogger(__name__)
+_voices = TypeAdapter(list[Voice])
+_generations = TypeAdapter(list[Generation])
+_estimates = TypeAdapter(list[CostEstimate])
+
+
+class SyncClient:
+    """One org's view of sync. labs. Create once per process and reuse: it pools connections."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("a sync. labs API key is required")
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._api = httpx.Client(
+            base_url=self.base_url,
+            headers={"x-api-key": api_key, "accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._storage = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+
+    def __repr__(self) -> str:
+        return f"SyncClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._api.close()
+        self._storage.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        send: Callable[[], httpx.Response],
+        what: str,
+        *,
+        no_retry_codes: frozenset[str] = frozenset(),
+    ) -> tuple[httpx.Response, int]:
+        """Run ``send`` until it succeeds or a permanent error; return the answer and the attempts."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = send()
+                if response.is_success:
+                    return response, attempt
+                raise _api_error(response)
+            except httpx.TimeoutException as exc:
+                error: SyncError = SyncTransportError("timeout", f"{what} timed out ({type(exc).__name__})")
+            except httpx.TransportError as exc:
+                error = SyncTransportError("connection_error", f"{what} failed: {type(exc).__name__}")
+            except SyncApiError as exc:
+                error = exc
+            if error.error_code in no_retry_codes or not self.retry.should_retry(attempt, error, started):
+                raise error
+            delay = self.retry.delay(attempt, error)
+            log.warning(
+                "sync. labs call will be retried",
+                extra={"call": what, "attempt": attempt, "error_code": error.error_code, "delay_s": round(delay, 3)},
+            )
+            self._sleep(delay)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        no_retry_codes: frozenset[str] = frozenset(),
+    ) -> tuple[httpx.Response, int]:
+        return self._send(
+            lambda: self._api.request(method, path, json=json, params=params, headers=headers),
+            f"{method} {path}",
+            no_retry_codes=no_retry_codes,
+        )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._call(method, path, **kwargs)[0].json()
+
+    # -- assets ----------------------------------------------------------------------------------
+
+    def upload(
+        self,
+        open_stream: Callable[[], IO[bytes]],
+        *,
+        size: int,
+        file_name: str,
+        content_type: str,
+        asset_type: AssetType,
+        name: str | None = None,
+    ) -> Asset:
+        """Upload ``size`` bytes into sync. labs storage and register them as an asset.
+
+        ``open_stream`` is called once per attempt and read in 1 MiB chunks, so memory stays flat
+        whatever the size and a retried upload starts from the first byte.
+        """
+        ticket = UploadTicket.model_validate(
+            self._json("POST", "/v2/assets/upload", json={"fileName": file_name, "contentType": content_type, "size": size})
+        )
+
+        def put() -> httpx.Response:
+            with open_stream() as stream:
+                return self._storage.put(
+                    ticket.upload_url,
+                    content=_chunks(stream),
+                    headers={"content-type": content_type, "content-length": str(size)},
+                )
+
+        self._send(put, "PUT upload")
+        body: dict[str, Any] = {"url": ticket.url, "type": asset_type}
+        if name:
+            body["name"] = name
+        return Asset.model_validate(self._json("POST", "/v2/assets", json=body))
+
+    def upload_file(self, path: str, *, content_type: str, asset_type: AssetType, name: str | None = None) -> Asset:
+        import os
+
+        return self.upload(
+            lambda: open(path, "rb"),
+            size=os.path.getsize(path),
+            file_name=os.path.basename(path),
+            content_type=content_type,
+            asset_type=asset_type,
+            name=name,
+        )
+
+    def get_asset(self, asset_id: str) -> Asset:
+        return Asset.model_validate(self._json("GET", f"/v2/assets/{asset_id}"))
+
+    def delete_asset(self, asset_id: str) -> None:
+        self._call("DELETE", f"/v2/assets/{asset_id}")
+
+    def list_assets(self, *, limit: int | None = None, cursor: str | None = None) -> tuple[list[Asset], str | None]:
+        page = Page.model_validate(self._json("GET", "/v2/assets", params=_params(limit=limit, cursor=cursor)))
+        return [Asset.model_validate(item) for item in page.items], page.next_cursor
+
+    def download(self, url: str, sink: IO[bytes]) -> int:
+        """Stream ``url`` (a storage or output URL, used verbatim) into ``sink``; return the byte count."""
+
+        def fetch() -> httpx.Response:
+            if hasattr(sink, "seek"):
+                sink.seek(0)
+                sink.truncate()
+            with self._storage.stream("GET", url) as response:
+                if response.is_success:
+                    for chunk in response.iter_bytes(CHUNK_BYTES):
+                        sink.write(chunk)
+                else:
+                    response.read()
+                return response
+
+        response, _ = self._send(fetch, "GET download")
+        return int(response.num_bytes_downloaded)
+
+    # -- voices ----------------------------------------------------------------------------------
+
+    def list_voices(self) -> list[Voice]:
+        return _voices.validate_python(self._json("GET", "/v2/voices"))
+
+    def get_voice(self, voice_id: str) -> Voice:
+        """The API has no single-voice GET: find it in the list, or answer 404 as DELETE would."""
+        for voice in self.list_voices():
+            if voice.id == voice_id:
+                return voice
+        raise SyncApiError(404, "voice_not_found", f"voice {voice_id} is not listed")
+
+    def clone_voice(self, name: str, *, asset_id: str | None = None, url: str | None = None) -> Voice:
+        """Clone a voice. A 409 after a retried attempt means the first attempt did land: return it."""
+        if (asset_id is None) == (url is None):
+            raise ValueError("clone_voice needs exactly one of asset_id or url")
+        body = {"name": name, "provider": "elevenlabs", **({"assetId": asset_id} if asset_id else {"url": url})}
+        attempts = 0
+
+        def post() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            return self._api.post("/v2/voices", json=body)
+
+        try:
+            response, _ = self._send(post, "POST /v2/voices", no_retry_codes=frozenset({"voice_name_conflict"}))
+        except SyncApiError as exc:
+            if exc.error_code == "voice_name_conflict" and attempts > 1:
+                for voice in self.list_voices():
+                    if voice.name == name:
+                        return voice
+            raise
+        return Voice.model_validate(response.json())
+
+    def delete_voice(self, voice_id: str) -> bool:
+        return bool(self._json("DELETE", f"/v2/voices/{voice_id}"))
+
+    # -- text to speech --------------------------------------------------------------------------
+
+    def start_tts(self, request: TtsRequest, *, shape: TtsShape = "auto", idempotency_key: str | None = None) -> TtsJob:
+        """Start speech synthesis in whichever documented shape the org has.
+
+        ``auto`` prefers the asynchronous ``/v2/tts/jobs`` and falls back to ``/v2/tts`` where jobs are
+        not enabled (404, or a 503 that is not the provider being busy). The answer may be finished.
+        """
+        if shape in ("auto", "jobs"):
+            headers = _idempotency(idempotency_key)
+            try:
+                data = self._json("POST", "/v2/tts/jobs", json=request.wire(), headers=headers,
+                                  no_retry_codes=_not_enabled_codes() if shape == "auto" else frozenset())
+                return TtsJob.model_validate({**data, "endpoint": "jobs"})
+            except SyncApiError as exc:
+                if shape == "jobs" or not _tts_jobs_unavailable(exc):
+                    raise
+                log.info("TTS jobs are not enabled for this org; using /v2/tts")
+        data = self._json("POST", "/v2/tts", json=request.wire())
+        return TtsJob.model_validate({**data, "endpoint": "tts"})
+
+    def get_tts(self, job: TtsJob) -> TtsJob:
+        path = f"/v2/tts/jobs/{job.id}" if job.endpoint == "jobs" else f"/v2/tts/{job.id}"
+        return TtsJob.model_validate({**self._json("GET", path), "endpoint": job.endpoint})
+
+    def synthesize(
+        self, request: TtsRequest, *, shape: TtsShape = "auto", poll_seconds: float = 1.0, timeout: float = 300.0
+    ) -> TtsJob:
+        """Start TTS and wait for the audio; raise SyncJobFailed if it fails."""
+        job = self.start_tts(request, shape=shape)
+        deadline = time.monotonic() + timeout
+        while not job.finished:
+            if time.monotonic() > deadline:
+                raise SyncJobFailed("tts", job.id, job.status, "tts_timeout", f"not finished after {timeout:.0f}s")
+            self._sleep(poll_seconds)
+            job = self.get_tts(job)
+        if not job.succeeded:
+            raise SyncJobFailed("tts", job.id, job.status, job.error_code, job.error)
+        return job
+
+    # -- generations -----------------------------------------------------------------------------
+
+    def create_generation(self, request: GenerateRequest, *, idempotency_key: str | None = None) -> Generation:
+        return Generation.model_validate(
+            self._json("POST", "/v2/generate", json=request.wire(), headers=_idempotency(idempotency_key))
+        )
+
+    def get_generation(self, generation_id: str, *, wait_seconds: int | None = None) -> Generation:
+        """Read a generation; with ``wait_seconds`` (1-10) the API holds the answer until it changes."""
+        params = None
+        if wait_seconds is not None:
+            params = {"wait": "true", "timeout": max(1, min(10, int(wait_seconds)))}
+        return Generation.model_validate(self._json("GET", f"/v2/generate/{generation_id}", params=params))
+
+    def wait_for_generation(self, generation_id: str, *, timeout: float = 600.0, wait_seconds: int = 10) -> Generation:
+        deadline = time.monotonic() + timeout
+        generation = self.get_generation(generation_id)
+        while not generation.finished:
+            if time.monotonic() > deadline:
+                raise SyncJobFailed("generation", generation_id, generation.status, "generation_timeout",
+                                    f"not finished after {timeout:.0f}s")
+            generation = self.get_generation(generation_id, wait_seconds=wait_seconds)
+        return generation
+
+    def list_generations(
+        self,
+        *,
+        status: list[str] | None = None,
+        ids: list[str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> tuple[list[Generation], str | None]:
+        """Both documented answers: a bare array, or a page with ``items`` and ``nextCursor``."""
+        params = _params(
+            status=",".join(status) if status else None, ids=",".join(ids) if ids else None, limit=limit, cursor=cursor
+        )
+        data = self._json("GET", "/v2/generations", params=params)
+        if isinstance(data, list):
+            return _generations.validate_python(data), None
+        page = Page.model_validate(data)
+        return _generations.validate_python(page.items), page.next_cursor
+
+    def delete_generation(self, generation_id: str) -> None:
+        self._call("DELETE", f"/v2/generate/{generation_id}")
+
+    def estimate_cost(self, request: GenerateRequest) -> list[CostEstimate]:
+        """Both documented answers: a list of estimates, or a single estimate object."""
+        data = self._json("POST", "/v2/analyze/cost", json=request.wire())
+        return _estimates.validate_python(data if isinstance(data, list) else [data])
+
+    # -- organisation ----------------------------------------------------------------------------
+
+    def webhook_secret(self) -> str:
+        return str(self._json("GET", "/v2/organizations/webhook/secret")["secret"])
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _idempotency(key: str | None) -> dict[str, str] | None:
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ValueError("Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]")
+    return {"Idempotency-Key": key}
+
+
+def _not_enabled_codes() -> frozenset[str]:
+    return frozenset({"tts_jobs_not_enabled", "not_found", "feature_not_enabled"})
+
+
+def _tts_jobs_unavailable(error: SyncApiError) -> bool:
+    return error.status_code == 404 or (error.status_code == 503 and error.error_code not in TTS_BUSY_CODES)
+
+
+def _retry_after(response: httpx.Response, body: ErrorBody) -> float | None:
+    if body.retry_after_seconds is not None:
+        return body.retry_after_seconds
+    header = response.headers.get("retry-after")
+    if header is None:
+        return None
+    try:
+        return float(header)
+    except ValueError:
+        return None
+
+
+def _api_error(response: httpx.Response) -> SyncApiError:
+    try:
+        body = ErrorBody.model_validate(response.json())
+    except (ValueError, ValidationError):
+        body = ErrorBody(message=response.reason_phrase or "unreadable error body")
+    code = body.error_code or _fallback_code(response.status_code)
+    details = {k: v for k, v in {"activeGenerations": body.active_generations,
+                                 "concurrencyLimit": body.concurrency_limit}.items() if v is not None}
+    return SyncApiError(
+        response.status_code,
+        code,
+        body.text(),
+        retry_after=_retry_after(response, body),
+        suggestion=body.suggestion,
+        field=body.field,
+        details=details,
+    )
+
+
+def _fallback_code(status: int) -> str:
+    return {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
+            413: "payload_too_large", 422: "unprocessable", 429: "rate_limit_exceeded"}.get(status, f"http_{status}")
