@@ -8,6 +8,7 @@ that never carries it.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Literal
@@ -155,7 +156,9 @@ class SyncClient:
         whatever the size and a retried upload starts from the first byte.
         """
         ticket = UploadTicket.model_validate(
-            self._json("POST", "/v2/assets/upload", json={"fileName": file_name, "contentType": content_type, "size": size})
+            self._json(
+                "POST", "/v2/assets/upload", json={"fileName": file_name, "contentType": content_type, "size": size}
+            )
         )
 
         def put() -> httpx.Response:
@@ -173,8 +176,6 @@ class SyncClient:
         return Asset.model_validate(self._json("POST", "/v2/assets", json=body))
 
     def upload_file(self, path: str, *, content_type: str, asset_type: AssetType, name: str | None = None) -> Asset:
-        import os
-
         return self.upload(
             lambda: open(path, "rb"),
             size=os.path.getsize(path),
@@ -197,20 +198,24 @@ class SyncClient:
     def download(self, url: str, sink: IO[bytes]) -> int:
         """Stream ``url`` (a storage or output URL, used verbatim) into ``sink``; return the byte count."""
 
+        written = 0
+
         def fetch() -> httpx.Response:
-            if hasattr(sink, "seek"):
+            nonlocal written
+            if sink.seekable():
                 sink.seek(0)
                 sink.truncate()
+            written = 0
             with self._storage.stream("GET", url) as response:
                 if response.is_success:
                     for chunk in response.iter_bytes(CHUNK_BYTES):
-                        sink.write(chunk)
+                        written += sink.write(chunk) or len(chunk)
                 else:
                     response.read()
                 return response
 
-        response, _ = self._send(fetch, "GET download")
-        return int(response.num_bytes_downloaded)
+        self._send(fetch, "GET download")
+        return written
 
     # -- voices ----------------------------------------------------------------------------------
 
@@ -260,8 +265,13 @@ class SyncClient:
         if shape in ("auto", "jobs"):
             headers = _idempotency(idempotency_key)
             try:
-                data = self._json("POST", "/v2/tts/jobs", json=request.wire(), headers=headers,
-                                  no_retry_codes=_not_enabled_codes() if shape == "auto" else frozenset())
+                data = self._json(
+                    "POST",
+                    "/v2/tts/jobs",
+                    json=request.wire(),
+                    headers=headers,
+                    no_retry_codes=_not_enabled_codes() if shape == "auto" else frozenset(),
+                )
                 return TtsJob.model_validate({**data, "endpoint": "jobs"})
             except SyncApiError as exc:
                 if shape == "jobs" or not _tts_jobs_unavailable(exc):
@@ -286,7 +296,7 @@ class SyncClient:
             self._sleep(poll_seconds)
             job = self.get_tts(job)
         if not job.succeeded:
-            raise SyncJobFailed("tts", job.id, job.status, job.error_code, job.error)
+            raise SyncJobFailed("tts", job.id, job.status, job.error_code or "tts_failed", job.error)
         return job
 
     # -- generations -----------------------------------------------------------------------------
@@ -308,8 +318,13 @@ class SyncClient:
         generation = self.get_generation(generation_id)
         while not generation.finished:
             if time.monotonic() > deadline:
-                raise SyncJobFailed("generation", generation_id, generation.status, "generation_timeout",
-                                    f"not finished after {timeout:.0f}s")
+                raise SyncJobFailed(
+                    "generation",
+                    generation_id,
+                    generation.status,
+                    "generation_timeout",
+                    f"not finished after {timeout:.0f}s",
+                )
             generation = self.get_generation(generation_id, wait_seconds=wait_seconds)
         return generation
 
@@ -388,8 +403,11 @@ def _api_error(response: httpx.Response) -> SyncApiError:
     except (ValueError, ValidationError):
         body = ErrorBody(message=response.reason_phrase or "unreadable error body")
     code = body.error_code or _fallback_code(response.status_code)
-    details = {k: v for k, v in {"activeGenerations": body.active_generations,
-                                 "concurrencyLimit": body.concurrency_limit}.items() if v is not None}
+    details = {
+        k: v
+        for k, v in {"activeGenerations": body.active_generations, "concurrencyLimit": body.concurrency_limit}.items()
+        if v is not None
+    }
     return SyncApiError(
         response.status_code,
         code,
@@ -402,5 +420,13 @@ def _api_error(response: httpx.Response) -> SyncApiError:
 
 
 def _fallback_code(status: int) -> str:
-    return {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
-            413: "payload_too_large", 422: "unprocessable", 429: "rate_limit_exceeded"}.get(status, f"http_{status}")
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        409: "conflict",
+        413: "payload_too_large",
+        422: "unprocessable",
+        429: "rate_limit_exceeded",
+    }.get(status, f"http_{status}")

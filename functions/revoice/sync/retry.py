@@ -28,7 +28,7 @@ class RetryPolicy:
         if error.retry_after is not None:
             return min(max(error.retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
-        return ceiling / 2 + ceiling / 2 * self.jitter()
+        return float(ceiling / 2 + ceiling / 2 * self.jitter())
 
     def should_retry(self, attempt: int, error: SyncError, started: float, now: float | None = None) -> bool:
         if not error.retryable or attempt >= self.max_attempts:

@@ -143,7 +143,7 @@ def render_lipsync(target: Path, audio_path: Path, out: Path, sync_mode: str = "
         seconds = video_seconds
     else:
         seconds = audio_seconds
-    total = max(1, int(round(seconds * FPS)))
+    total = max(1, round(seconds * FPS))
     wanted = int(seconds * SPEECH_RATE)
     audio = np.pad(audio, (0, max(0, wanted - len(audio))))[:wanted]
     loudness = _frame_loudness(audio, total)
@@ -236,7 +236,7 @@ def _read_frames(path: Path) -> tuple[list[Frame], int, int]:
                 width, height = MAX_WIDTH, int(height * MAX_WIDTH / width)
             width, height = width - width % 2, height - height % 2
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24", width=width, height=height))
+                frames.append(np.asarray(frame.to_ndarray(format="rgb24", width=width, height=height), np.uint8))
                 if len(frames) >= MAX_KEPT_FRAMES:
                     break
     except (av.FFmpegError, OSError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,13 +29,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from revoice.sync.webhook import sign
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from revoice.sync.webhook import sign
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig, FaultRule
 from revoice_local.emulator.faults import HTTP_KINDS, FaultBook
@@ -45,20 +46,45 @@ SYNC_MODES = ("bounce", "loop", "cut_off", "silence", "remap")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 OUTPUT_FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 RUNNING = ("PENDING", "PROCESSING")
-PRICE_PER_SECOND = {"lipsync-2": 0.05, "lipsync-2-pro": 0.083, "sync-3": 0.133, "lipsync-1.9.0-beta": 0.04, "react-1": 0.1}
+PRICE_PER_SECOND = {
+    "lipsync-2": 0.05,
+    "lipsync-2-pro": 0.083,
+    "sync-3": 0.133,
+    "lipsync-1.9.0-beta": 0.04,
+    "react-1": 0.1,
+}
 BUILTIN_VOICES = [
-    {"id": "builtin-rachel", "name": "Rachel", "provider": "elevenlabs", "voiceId": "21m00Tcm4TlvDq8ikWAM",
-     "previewUrl": None, "restriction": "builtin"},
-    {"id": "builtin-adam", "name": "Adam", "provider": "elevenlabs", "voiceId": "pNInz6obpgDQGcFmaJgB",
-     "previewUrl": None, "restriction": "builtin"},
-    {"id": "builtin-bella", "name": "Bella", "provider": "elevenlabs", "voiceId": "EXAVITQu4vr4xnSDxMaL",
-     "previewUrl": None, "restriction": "builtin"},
+    {
+        "id": "builtin-rachel",
+        "name": "Rachel",
+        "provider": "elevenlabs",
+        "voiceId": "21m00Tcm4TlvDq8ikWAM",
+        "previewUrl": None,
+        "restriction": "builtin",
+    },
+    {
+        "id": "builtin-adam",
+        "name": "Adam",
+        "provider": "elevenlabs",
+        "voiceId": "pNInz6obpgDQGcFmaJgB",
+        "previewUrl": None,
+        "restriction": "builtin",
+    },
+    {
+        "id": "builtin-bella",
+        "name": "Bella",
+        "provider": "elevenlabs",
+        "voiceId": "EXAVITQu4vr4xnSDxMaL",
+        "previewUrl": None,
+        "restriction": "builtin",
+    },
 ]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str | list[str], headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, message: str | list[str], headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers or {}, extra
         super().__init__(code)
 
@@ -67,8 +93,9 @@ class DroppedConnection(Exception):
     """Raised after a partial answer so the server closes the connection mid-body."""
 
 
-def error_response(status: int, code: str, message: str | list[str], headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str | list[str], headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"statusCode": status, "errorCode": code, "message": message, "error": HTTPStatus(status).phrase}
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, headers=headers)
@@ -172,8 +199,13 @@ class Emulator:
                 hits.popleft()
             if len(hits) >= limit:
                 wait = hits[0] + window - now
-                raise ApiError(429, "rate_limit_exceeded", f"Too many requests to {group}; slow down",
-                               headers={"Retry-After": str(max(1, round(wait)))}, retryAfterSeconds=round(wait, 3))
+                raise ApiError(
+                    429,
+                    "rate_limit_exceeded",
+                    f"Too many requests to {group}; slow down",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                    retryAfterSeconds=round(wait, 3),
+                )
             hits.append(now)
 
     def in_flight(self) -> int:
@@ -213,8 +245,12 @@ class Emulator:
 
     def _resolve_media(self, item: dict[str, Any]) -> Path:
         if ("url" in item) == ("assetId" in item):
-            raise ApiError(400, "validation_error", f"a {item.get('type')} input needs exactly one of url or assetId",
-                           field="input")
+            raise ApiError(
+                400,
+                "validation_error",
+                f"a {item.get('type')} input needs exactly one of url or assetId",
+                field="input",
+            )
         if "assetId" in item:
             with self._lock:
                 asset = self.assets.get(str(item["assetId"]))
@@ -242,8 +278,12 @@ class Emulator:
         if key is None:
             return None, digest
         if not IDEMPOTENCY_KEY.match(key):
-            raise ApiError(400, "validation_error", "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]",
-                           field="Idempotency-Key")
+            raise ApiError(
+                400,
+                "validation_error",
+                "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]",
+                field="Idempotency-Key",
+            )
         with self._lock:
             seen = self._idempotency.get((scope, key))
         if seen is None:
@@ -310,17 +350,24 @@ class Emulator:
             problems.append("size must be a positive integer")
         if problems:
             raise ApiError(400, "validation_error", problems)
-        assert isinstance(size, int) and isinstance(name, str) and isinstance(content_type, str)
+        assert isinstance(size, int)
+        assert isinstance(name, str)
+        assert isinstance(content_type, str)
         if size > self.config.max_upload_bytes:
-            raise ApiError(413, "file_size_exceeds_plan_limit",
-                           f"{size} bytes is over this plan's {self.config.max_upload_bytes} byte limit")
+            raise ApiError(
+                413,
+                "file_size_exceeds_plan_limit",
+                f"{size} bytes is over this plan's {self.config.max_upload_bytes} byte limit",
+            )
         token = uuid.uuid4().hex
         key = f"uploads/{uuid.uuid4()}/{name}"
         ttl = self.config.upload_url_ttl
         with self._lock:
             self.tickets[token] = Ticket(token, key, content_type, size, time.time() + ttl)
-        return JSONResponse({"uploadUrl": f"{self.base_url}/_storage/upload/{token}", "url": self.storage_url(key),
-                             "expiresIn": ttl}, status_code=201)
+        return JSONResponse(
+            {"uploadUrl": f"{self.base_url}/_storage/upload/{token}", "url": self.storage_url(key), "expiresIn": ttl},
+            status_code=201,
+        )
 
     async def put_upload(self, request: Request) -> Response:
         with self._lock:
@@ -328,11 +375,18 @@ class Emulator:
         if ticket is None:
             return Response("<Error><Code>NoSuchUpload</Code></Error>", 404, media_type="application/xml")
         if time.time() > ticket.expires:
-            return Response("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", 403,
-                            media_type="application/xml")
+            return Response(
+                "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                403,
+                media_type="application/xml",
+            )
         if request.headers.get("content-type") != ticket.content_type:
-            return Response("<Error><Code>SignatureDoesNotMatch</Code><Message>Content-Type differs from the one "
-                            "declared</Message></Error>", 403, media_type="application/xml")
+            return Response(
+                "<Error><Code>SignatureDoesNotMatch</Code><Message>Content-Type differs from the one "
+                "declared</Message></Error>",
+                403,
+                media_type="application/xml",
+            )
         path = self._store_path(ticket.key)
         received = 0
         with path.open("wb") as out:
@@ -343,8 +397,12 @@ class Emulator:
                 out.write(chunk)
         if received != ticket.size:
             path.unlink(missing_ok=True)
-            return Response(f"<Error><Code>IncompleteBody</Code><Message>got {received} bytes, declared "
-                            f"{ticket.size}</Message></Error>", 400, media_type="application/xml")
+            return Response(
+                f"<Error><Code>IncompleteBody</Code><Message>got {received} bytes, declared "
+                f"{ticket.size}</Message></Error>",
+                400,
+                media_type="application/xml",
+            )
         with self._lock:
             self.files[ticket.key] = path
             self.tickets.pop(ticket.token, None)
@@ -379,9 +437,15 @@ class Emulator:
         info = await asyncio.to_thread(media.probe, path, path.suffix)
         stamp = now_iso()
         asset = {
-            "id": str(uuid.uuid4()), "createdAt": stamp, "updatedAt": stamp, "type": kind,
-            "visibility": body.get("visibility", "PRIVATE"), "name": body.get("name") or path.name, "url": body["url"],
-            "size": path.stat().st_size, "format": info.format if info else path.suffix.lstrip(".").lower() or None,
+            "id": str(uuid.uuid4()),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "type": kind,
+            "visibility": body.get("visibility", "PRIVATE"),
+            "name": body.get("name") or path.name,
+            "url": body["url"],
+            "size": path.stat().st_size,
+            "format": info.format if info else path.suffix.lstrip(".").lower() or None,
         }
         if info is not None:
             asset["durationSeconds"] = info.duration
@@ -427,29 +491,42 @@ class Emulator:
         if body.get("provider", "elevenlabs") != "elevenlabs":
             raise ApiError(400, "validation_error", "provider must be elevenlabs", field="provider")
         if time.monotonic() < self._clone_busy_until:
-            raise ApiError(429, "voice_clone_busy", "Another clone is being made; retry shortly",
-                           headers={"Retry-After": "1"}, retryAfterSeconds=round(self.config.scaled(1.0), 3))
+            raise ApiError(
+                429,
+                "voice_clone_busy",
+                "Another clone is being made; retry shortly",
+                headers={"Retry-After": "1"},
+                retryAfterSeconds=round(self.config.scaled(1.0), 3),
+            )
         with self._lock:
             if any(v["name"] == name for v in self.voices.values()):
                 raise ApiError(409, "voice_name_conflict", f"A voice named {name!r} already exists")
             if len(self.voices) >= self.config.limits.clone_slots:
-                raise ApiError(403, "voice_clone_limit_reached",
-                               f"All {self.config.limits.clone_slots} clone slots are in use",
-                               suggestion="Delete a voice you no longer need with DELETE /v2/voices/{id}, then retry")
+                raise ApiError(
+                    403,
+                    "voice_clone_limit_reached",
+                    f"All {self.config.limits.clone_slots} clone slots are in use",
+                    suggestion="Delete a voice you no longer need with DELETE /v2/voices/{id}, then retry",
+                )
         try:
             if "assetId" in body:
                 with self._lock:
                     asset = self.assets.get(str(body["assetId"]))
                 if asset is None:
-                    raise ApiError(422, "voice_sample_upload_required", "Upload the sample with /v2/assets/upload first")
+                    raise ApiError(
+                        422, "voice_sample_upload_required", "Upload the sample with /v2/assets/upload first"
+                    )
                 path = self.resolve_storage_url(asset["url"])
             else:
                 path = self.resolve_storage_url(str(body["url"]))
         except ApiError as exc:
             if exc.status == 422:
                 raise
-            raise ApiError(422, "voice_sample_upload_required",
-                           "The sample must be in sync. labs storage: upload it with /v2/assets/upload") from exc
+            raise ApiError(
+                422,
+                "voice_sample_upload_required",
+                "The sample must be in sync. labs storage: upload it with /v2/assets/upload",
+            ) from exc
         self._rate("voices/clone", self.config.clones_per_hour, 3600)
         info = await asyncio.to_thread(media.probe, path, path.suffix)
         if info is not None and info.has_video and path.stat().st_size > self.config.max_voice_video_bytes:
@@ -457,20 +534,29 @@ class Emulator:
         if info is None or not info.has_audio:
             raise ApiError(400, "voice_sample_invalid", "The sample has no audio track that can be read")
         if info.duration < self.config.min_sample_seconds:
-            raise ApiError(400, "voice_sample_too_short",
-                           f"The sample has {info.duration:.1f}s of audio; {self.config.min_sample_seconds:.1f}s needed")
+            raise ApiError(
+                400,
+                "voice_sample_too_short",
+                f"The sample has {info.duration:.1f}s of audio; {self.config.min_sample_seconds:.1f}s needed",
+            )
         busy = self.config.scaled(self.config.clone_seconds)
         self._clone_busy_until = time.monotonic() + busy
         await asyncio.sleep(busy)
         self._clone_busy_until = 0.0
-        voice = {"id": str(uuid.uuid4()), "name": name, "provider": "elevenlabs",
-                 "internalVoiceId": uuid.uuid4().hex[:20], "previewUrl": None}
+        voice_id = str(uuid.uuid4())
+        voice = {
+            "id": voice_id,
+            "name": name,
+            "provider": "elevenlabs",
+            "internalVoiceId": uuid.uuid4().hex[:20],
+            "previewUrl": None,
+        }
         with self._lock:
             if any(v["name"] == name for v in self.voices.values()):
                 raise ApiError(409, "voice_name_conflict", f"A voice named {name!r} already exists")
             if len(self.voices) >= self.config.limits.clone_slots:
                 raise ApiError(403, "voice_clone_limit_reached", "All clone slots are in use")
-            self.voices[voice["id"]] = voice
+            self.voices[voice_id] = voice
         return JSONResponse(voice, status_code=201)
 
     async def delete_voice(self, request: Request) -> Response:
@@ -527,8 +613,9 @@ class Emulator:
         script, voice_id = self._tts_body(body)
         job = self._new_tts_job(str(uuid.uuid4()), script, voice_id)
         self._remember("tts", request, digest, job["id"])
-        return JSONResponse(self._jobs_view(job), status_code=202,
-                            headers={"Location": f"/v2/tts/jobs/{job['id']}", "Retry-After": "3"})
+        return JSONResponse(
+            self._jobs_view(job), status_code=202, headers={"Location": f"/v2/tts/jobs/{job['id']}", "Retry-After": "3"}
+        )
 
     async def get_tts_job(self, request: Request) -> Response:
         job = self._tts_job(request)
@@ -543,8 +630,17 @@ class Emulator:
         return job
 
     def _new_tts_job(self, job_id: str, script: str, voice_id: str) -> dict[str, Any]:
-        job = {"id": job_id, "status": "PENDING", "url": None, "duration": None, "error": None, "errorCode": None,
-               "createdAt": now_iso(), "startedAt": None, "finishedAt": None}
+        job = {
+            "id": job_id,
+            "status": "PENDING",
+            "url": None,
+            "duration": None,
+            "error": None,
+            "errorCode": None,
+            "createdAt": now_iso(),
+            "startedAt": None,
+            "finishedAt": None,
+        }
         with self._lock:
             self.tts_jobs[job_id] = job
         self._spawn(self._run_tts(job, script, voice_id))
@@ -556,8 +652,13 @@ class Emulator:
         await asyncio.sleep(self.config.scaled(self.config.tts_seconds) * 2 / 3)
         fault = self.faults.take_kind("tts", "fail")
         if fault is not None:
-            job.update(status="FAILED", error="Speech synthesis failed",
-                       errorCode=fault.error_code or "tts_failed", finishedAt=now_iso())
+            code = fault.error_code or "tts_failed"
+            job.update(
+                status="FAILED",
+                error=f"Speech synthesis failed ({code})",
+                errorCode=code,
+                finishedAt=now_iso(),
+            )
             return
         url, duration = await asyncio.to_thread(self._render_speech, job["id"], script, voice_id)
         job.update(status="SUCCESS", url=url, duration=duration, finishedAt=now_iso())
@@ -569,8 +670,15 @@ class Emulator:
     @staticmethod
     def _seed_view(job: dict[str, Any]) -> dict[str, Any]:
         status = "COMPLETED" if job["status"] == "SUCCESS" else job["status"]
-        return {"id": job["id"], "status": status, "synthesizedAudioUrl": job["url"], "duration": job["duration"],
-                "error": job["error"], "errorCode": job["errorCode"], "createdAt": job["createdAt"]}
+        return {
+            "id": job["id"],
+            "status": status,
+            "synthesizedAudioUrl": job["url"],
+            "duration": job["duration"],
+            "error": job["error"],
+            "errorCode": job["errorCode"],
+            "createdAt": job["createdAt"],
+        }
 
     # generations
 
@@ -604,8 +712,9 @@ class Emulator:
         provider = sound.get("provider") or {}
         script = provider.get("script")
         if provider.get("name") != "elevenlabs" or not isinstance(provider.get("voiceId"), str):
-            raise ApiError(400, "validation_error", "text input needs provider.name elevenlabs and a voiceId",
-                           field="input")
+            raise ApiError(
+                400, "validation_error", "text input needs provider.name elevenlabs and a voiceId", field="input"
+            )
         if not isinstance(script, str) or not 1 <= len(script) <= 5000:
             raise ApiError(400, "validation_error", "provider.script must be 1-5000 characters", field="input")
         with self._lock:
@@ -623,17 +732,25 @@ class Emulator:
         info = await asyncio.to_thread(media.probe, video, video.suffix)
         limit = self.config.limits.max_video_seconds
         if info is not None and info.duration > limit:
-            raise ApiError(400, "generation_plan_duration_exceeded",
-                           f"The video is {info.duration:.0f}s; this plan allows {limit:.0f}s")
+            raise ApiError(
+                400,
+                "generation_plan_duration_exceeded",
+                f"The video is {info.duration:.0f}s; this plan allows {limit:.0f}s",
+            )
         with self._lock:
             active = self.in_flight()
             cap = self.config.limits.concurrency
             if active >= cap:
                 wait = self.config.scaled(self.config.processing_seconds / 2)
-                raise ApiError(429, "concurrency_limit_reached",
-                               f"{active} generations are running; this plan allows {cap}",
-                               headers={"Retry-After": str(max(1, round(wait)))},
-                               activeGenerations=active, concurrencyLimit=cap, retryAfterSeconds=round(wait, 3))
+                raise ApiError(
+                    429,
+                    "concurrency_limit_reached",
+                    f"{active} generations are running; this plan allows {cap}",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                    activeGenerations=active,
+                    concurrencyLimit=cap,
+                    retryAfterSeconds=round(wait, 3),
+                )
             record = GenerationRecord(id=str(uuid.uuid4()), body=body, video=video, audio=audio, text=text)
             self.generations[record.id] = record
             self.max_in_flight = max(self.max_in_flight, self.in_flight())
@@ -651,24 +768,30 @@ class Emulator:
     async def _run_generation(self, record: GenerationRecord) -> None:
         await asyncio.sleep(self.config.scaled(self.config.pending_seconds))
         if self.faults.take_kind("generation", "reject") is not None:
-            self._advance(record, "REJECTED", error="The input was rejected by moderation",
-                          error_code="generation_rejected")
+            self._advance(
+                record, "REJECTED", error="The input was rejected by moderation", error_code="generation_rejected"
+            )
             await self._deliver(record)
             return
         self._advance(record, "PROCESSING")
         await asyncio.sleep(self.config.scaled(self.config.processing_seconds))
         fault = self.faults.take_kind("generation", "fail")
         if fault is not None:
-            self._advance(record, "FAILED", error="The generation failed while processing",
-                          error_code=fault.error_code or "generation_failed")
+            self._advance(
+                record,
+                "FAILED",
+                error="The generation failed while processing",
+                error_code=fault.error_code or "generation_failed",
+            )
         else:
             try:
                 changes = await asyncio.to_thread(self._render_generation, record)
                 self._advance(record, "COMPLETED", **changes)
             except Exception as exc:  # the emulator reports media problems the way the API does
                 log.warning("generation %s failed: %s", record.id, exc)
-                self._advance(record, "FAILED", error=f"Could not process the inputs: {exc}",
-                              error_code="media_processing_failed")
+                self._advance(
+                    record, "FAILED", error=f"Could not process the inputs: {exc}", error_code="media_processing_failed"
+                )
         await self._deliver(record)
 
     def _render_generation(self, record: GenerationRecord) -> dict[str, Any]:
@@ -694,10 +817,8 @@ class Emulator:
             raw = request.query_params.get("timeout", "10")
             if not raw.isdigit() or not 1 <= int(raw) <= 10:
                 raise ApiError(400, "validation_error", "timeout must be 1-10 seconds", field="timeout")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(record.changed.wait(), timeout=int(raw))
-            except TimeoutError:
-                pass
         return JSONResponse(record.public())
 
     async def delete_generation(self, request: Request) -> Response:
@@ -719,8 +840,11 @@ class Emulator:
         statuses = set(filter(None, request.query_params.get("status", "").split(",")))
         ids = set(filter(None, request.query_params.get("ids", "").split(",")))
         with self._lock:
-            items = [g.public() for g in self.generations.values()
-                     if (not statuses or g.status in statuses) and (not ids or g.id in ids)]
+            items = [
+                g.public()
+                for g in self.generations.values()
+                if (not statuses or g.status in statuses) and (not ids or g.id in ids)
+            ]
         if "limit" in request.query_params or "cursor" in request.query_params:
             return JSONResponse(_page(items, request))
         return JSONResponse(items)
@@ -730,8 +854,10 @@ class Emulator:
         video, _, _ = await self._validated_generation(body)
         info = await asyncio.to_thread(media.probe, video, video.suffix)
         seconds = info.duration if info else 0.0
-        estimate = {"estimatedFrameCount": round(seconds * media.FPS),
-                    "estimatedGenerationCost": round(seconds * PRICE_PER_SECOND[body.get("model", "lipsync-2")], 4)}
+        estimate = {
+            "estimatedFrameCount": round(seconds * media.FPS),
+            "estimatedGenerationCost": round(seconds * PRICE_PER_SECOND[body.get("model", "lipsync-2")], 4),
+        }
         return JSONResponse([estimate] if self.config.cost_shape == "list" else estimate)
 
     async def webhook_secret(self, _: Request) -> Response:
@@ -744,8 +870,9 @@ class Emulator:
         if not url:
             return
         if self.faults.take_kind("webhook", "webhook_lost") is not None:
-            self.webhook_log.append({"generation": record.id, "status": record.status, "delivered": False,
-                                     "fault": "lost"})
+            self.webhook_log.append(
+                {"generation": record.id, "status": record.status, "delivered": False, "fault": "lost"}
+            )
             return
         copies = 2 if self.faults.take_kind("webhook", "webhook_duplicate") is not None else 1
         late = self.faults.take("webhook", {"webhook_delay", "webhook_reorder"})
@@ -756,8 +883,14 @@ class Emulator:
             for _ in range(copies):
                 entry: dict[str, Any] = {"generation": record.id, "status": record.status, "delivered": False}
                 try:
-                    answer = await client.post(url, content=body, headers={
-                        "content-type": "application/json", "Sync-Signature": sign(body, self.config.webhook_secret)})
+                    answer = await client.post(
+                        url,
+                        content=body,
+                        headers={
+                            "content-type": "application/json",
+                            "Sync-Signature": sign(body, self.config.webhook_secret),
+                        },
+                    )
                     entry.update(delivered=answer.is_success, answer=answer.status_code)
                 except httpx.HTTPError as exc:
                     entry["error"] = type(exc).__name__
@@ -767,13 +900,19 @@ class Emulator:
 
     async def state(self, _: Request) -> Response:
         with self._lock:
-            return JSONResponse({
-                "inFlight": self.in_flight(), "maxInFlight": self.max_in_flight,
-                "generations": {g.id: g.status for g in self.generations.values()},
-                "voices": [v["id"] for v in self.voices.values()], "assets": len(self.assets),
-                "ttsJobs": len(self.tts_jobs), "webhooks": self.webhook_log, "faultsInjected": self.faults.injected,
-                "requests": self.requests,
-            })
+            return JSONResponse(
+                {
+                    "inFlight": self.in_flight(),
+                    "maxInFlight": self.max_in_flight,
+                    "generations": {g.id: g.status for g in self.generations.values()},
+                    "voices": [v["id"] for v in self.voices.values()],
+                    "assets": len(self.assets),
+                    "ttsJobs": len(self.tts_jobs),
+                    "webhooks": self.webhook_log,
+                    "faultsInjected": self.faults.injected,
+                    "requests": self.requests,
+                }
+            )
 
     async def set_faults(self, request: Request) -> Response:
         body = await self._json_body(request)
@@ -808,7 +947,7 @@ class FaultsAndAuth:
             return
         path: str = scope["path"]
         self.emulator.requests += 1
-        if path.startswith("/v2/") or path.startswith("/_emulator/"):
+        if path.startswith(("/v2/", "/_emulator/")):
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             supplied = headers.get("x-api-key", "")
             if not hmac.compare_digest(supplied.encode(), self.emulator.config.api_key.encode()):
@@ -830,18 +969,33 @@ class FaultsAndAuth:
             await asyncio.sleep(rule.delay)
             await self.app(scope, receive, send)
         elif rule.kind == "drop":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
             raise DroppedConnection()
         elif rule.kind == "rate_limit":
-            await error_response(429, rule.error_code or "rate_limit_exceeded", "Too many requests",
-                                 {"Retry-After": str(max(1, round(scaled)))})(scope, receive, send)
+            await error_response(
+                429,
+                rule.error_code or "rate_limit_exceeded",
+                "Too many requests",
+                {"Retry-After": str(max(1, round(scaled)))},
+            )(scope, receive, send)
         elif rule.kind == "concurrency_limit":
             cap = self.emulator.config.limits.concurrency
-            await error_response(429, "concurrency_limit_reached", "Concurrency limit reached",
-                                 {"Retry-After": str(max(1, round(scaled)))}, activeGenerations=cap,
-                                 concurrencyLimit=cap, retryAfterSeconds=scaled)(scope, receive, send)
+            await error_response(
+                429,
+                "concurrency_limit_reached",
+                "Concurrency limit reached",
+                {"Retry-After": str(max(1, round(scaled)))},
+                activeGenerations=cap,
+                concurrencyLimit=cap,
+                retryAfterSeconds=scaled,
+            )(scope, receive, send)
         else:
             status = rule.status if rule.status >= 500 else 503
             code = rule.error_code or ("service_unavailable" if status == 503 else "internal_server_error")

@@ -81,8 +81,9 @@ class FaultRule(BaseModel):
 class EmulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Well-known local defaults, like moto's "testing" credentials: the emulator guards nothing real.
     api_key: str = "sk-local-emulator"
-    webhook_secret: str = "whsec_local_emulator_secret"
+    webhook_secret: str = "whsec_local_emulator_secret"  # noqa: S105
     plan: Literal["free", "hobbyist", "creator", "growth", "scale"] = "growth"
     concurrency: int | None = None
     clone_slots: int | None = None

@@ -31,8 +31,14 @@ class EmulatorServer:
             self.emulator.base_url = self.url
         logging.getLogger("uvicorn.error").addFilter(QuietDrops())
         self._server = uvicorn.Server(
-            uvicorn.Config(self.emulator.app, log_level="warning", lifespan="off", access_log=False,
-                           timeout_keep_alive=30, limit_concurrency=1000)
+            uvicorn.Config(
+                self.emulator.app,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_keep_alive=30,
+                limit_concurrency=1000,
+            )
         )
         self._thread: threading.Thread | None = None
 
@@ -41,8 +47,9 @@ class EmulatorServer:
         return self.emulator.config
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name="sync-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sync-emulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

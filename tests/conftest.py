@@ -1,0 +1,120 @@
+"""Shared fixtures: sample media made once per run, emulators on loopback, clients pointed at them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from revoice.sync import SyncClient
+from revoice.sync.models import Asset
+from revoice.sync.retry import RetryPolicy
+from revoice_local import media
+from revoice_local.emulator.config import EmulatorConfig
+from revoice_local.emulator.server import EmulatorServer
+
+FAST = {"time_scale": 0.01, "clone_seconds": 0.5}
+SAMPLE_SCRIPT = "Hello, this is the speaker. These words are here so that there is a voice to clone."
+
+
+@dataclass(frozen=True)
+class Samples:
+    video: Path
+    audio: Path
+    silent_video: Path
+    text_as_mp4: Path
+    empty: Path
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
+    root = tmp_path_factory.mktemp("samples")
+    video = root / "talking-head.mp4"
+    media.make_talking_head(video, SAMPLE_SCRIPT)
+    audio = root / "line.wav"
+    media.write_wav(audio, media.synthesize_speech("A new line to lay over the video.", 140.0))
+    silent = root / "silent.mp4"
+    media.make_talking_head(silent, "x")
+    text = root / "notes.mp4"
+    text.write_text("this is not a video at all\n" * 20)
+    empty = root / "empty.mp4"
+    empty.write_bytes(b"")
+    return Samples(video, audio, silent, text, empty)
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    servers: list[EmulatorServer] = []
+
+    def make(**overrides: Any) -> EmulatorServer:
+        server = EmulatorServer(EmulatorConfig.model_validate({**FAST, **overrides})).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    return emulator_factory()
+
+
+QUICK_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05, max_retry_after=0.05, deadline=10)
+PATIENT_RETRY = RetryPolicy(max_attempts=400, base_delay=0.01, max_delay=0.05, max_retry_after=0.05, deadline=60)
+
+
+def fast_client(server: EmulatorServer, **kwargs: Any) -> SyncClient:
+    """A client for the emulator whose retries sleep milliseconds instead of seconds."""
+    retry = kwargs.pop("retry", QUICK_RETRY)
+    return SyncClient(server.config.api_key, base_url=server.url, retry=retry, **kwargs)
+
+
+@pytest.fixture
+def client(emulator: EmulatorServer) -> Iterator[SyncClient]:
+    with fast_client(emulator) as sync:
+        yield sync
+
+
+def upload(client: SyncClient, path: Path, content_type: str = "video/mp4", kind: str = "VIDEO") -> Asset:
+    return client.upload_file(str(path), content_type=content_type, asset_type=kind)  # type: ignore[arg-type]
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP endpoint that records what is POSTed to it (webhook deliveries)."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    box: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            box[0].received.append({"headers": dict(self.headers.items()), "body": body, "json": json.loads(body)})
+            box[0].arrived.set()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield box[0]
+    server.shutdown()
+    server.server_close()

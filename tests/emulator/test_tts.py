@@ -1,0 +1,107 @@
+"""Text to speech in each documented shape, with real audio whose length follows the script."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from revoice.sync import SyncApiError, SyncClient, SyncJobFailed
+from revoice.sync.models import TtsRequest
+from revoice_local import media
+from revoice_local.emulator.config import FaultRule
+from revoice_local.emulator.server import EmulatorServer
+from tests.conftest import fast_client
+
+SHORT = "Short line."
+LONG = "This is a much longer line of speech, with several clauses, and it should take far longer to say aloud."
+
+
+def _duration(client: SyncClient, url: str, tmp_path: Path) -> float:
+    target = tmp_path / "speech.wav"
+    with target.open("wb") as sink:
+        client.download(url, sink)
+    info = media.probe(target, ".wav")
+    assert info is not None
+    assert info.has_audio
+    return info.duration
+
+
+def _voice(client: SyncClient) -> str:
+    return client.list_voices()[0].id
+
+
+@pytest.mark.parametrize(
+    ("settings", "endpoint"),
+    [({}, "jobs"), ({"tts_jobs_enabled": False, "tts_shape": "sync"}, "tts"),
+     ({"tts_jobs_enabled": False, "tts_shape": "seed"}, "tts")],
+)
+def test_every_tts_shape_ends_with_real_audio_that_follows_the_script(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path, settings: dict[str, object], endpoint: str
+) -> None:
+    with fast_client(emulator_factory(**settings)) as client:
+        voice = _voice(client)
+        short = client.synthesize(TtsRequest(script=SHORT, voice_id=voice), poll_seconds=0.01)
+        long = client.synthesize(TtsRequest(script=LONG, voice_id=voice), poll_seconds=0.01)
+        assert (short.endpoint, long.endpoint) == (endpoint, endpoint)
+        assert short.url
+        assert long.url
+        assert _duration(client, long.url, tmp_path) > 3 * _duration(client, short.url, tmp_path)
+
+
+def test_the_synchronous_shape_is_finished_when_created(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    with fast_client(emulator_factory(tts_jobs_enabled=False)) as client:
+        job = client.start_tts(TtsRequest(script=SHORT, voice_id=_voice(client)))
+    assert job.finished
+    assert job.duration
+
+
+def test_the_jobs_shape_answers_202_with_location_and_retry_after(emulator: EmulatorServer) -> None:
+    headers = {"x-api-key": emulator.config.api_key}
+    voice = httpx.get(f"{emulator.url}/v2/voices", headers=headers).json()[0]["id"]
+    answer = httpx.post(f"{emulator.url}/v2/tts/jobs", headers=headers, json={"script": SHORT, "voiceId": voice})
+    assert answer.status_code == 202
+    job = answer.json()
+    assert answer.headers["location"] == f"/v2/tts/jobs/{job['id']}"
+    assert answer.headers["retry-after"] == "3"
+    assert set(job) == {"id", "status", "url", "duration", "error", "createdAt", "startedAt", "finishedAt"}
+
+
+def test_an_idempotency_key_returns_the_same_tts_job(emulator: EmulatorServer) -> None:
+    headers = {"x-api-key": emulator.config.api_key, "Idempotency-Key": "tts-1"}
+    voice = httpx.get(f"{emulator.url}/v2/voices", headers=headers).json()[0]["id"]
+    first = httpx.post(f"{emulator.url}/v2/tts/jobs", headers=headers, json={"script": SHORT, "voiceId": voice})
+    again = httpx.post(f"{emulator.url}/v2/tts/jobs", headers=headers, json={"script": SHORT, "voiceId": voice})
+    other = httpx.post(f"{emulator.url}/v2/tts/jobs", headers=headers, json={"script": LONG, "voiceId": voice})
+    assert first.json()["id"] == again.json()["id"]
+    assert (other.status_code, other.json()["errorCode"]) == (409, "idempotency_key_conflict")
+
+
+def test_an_unknown_voice_is_a_422(client: SyncClient) -> None:
+    with pytest.raises(SyncApiError) as caught:
+        client.start_tts(TtsRequest(script=SHORT, voice_id="no-such-voice"))
+    assert (caught.value.status_code, caught.value.error_code) == (422, "voice_not_found")
+
+
+@pytest.mark.parametrize("script", ["", "x" * 5001])
+def test_scripts_outside_one_to_five_thousand_characters_are_a_400(client: SyncClient, script: str) -> None:
+    with pytest.raises(SyncApiError) as caught:
+        client._json("POST", "/v2/tts/jobs", json={"script": script, "voiceId": _voice(client)})
+    assert (caught.value.status_code, caught.value.error_code, caught.value.field) == (400, "validation_error",
+                                                                                       "script")
+
+
+def test_a_failed_tts_job_raises_with_its_error_code(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    emulator = emulator_factory(faults=[FaultRule(target="tts", kind="fail", error_code="elevenlabs_quota_exceeded")])
+    with fast_client(emulator) as client, pytest.raises(SyncJobFailed) as caught:
+        client.synthesize(TtsRequest(script=SHORT, voice_id=_voice(client)), poll_seconds=0.01)
+    assert (caught.value.status, caught.value.error_code) == ("FAILED", "tts_failed")
+    assert "elevenlabs_quota_exceeded" in caught.value.message
+
+
+def test_jobs_not_enabled_is_a_503_on_the_jobs_endpoint(emulator_factory: Callable[..., EmulatorServer]) -> None:
+    with fast_client(emulator_factory(tts_jobs_enabled=False)) as client, pytest.raises(SyncApiError) as caught:
+        client.start_tts(TtsRequest(script=SHORT, voice_id=_voice(client)), shape="jobs")
+    assert (caught.value.status_code, caught.value.error_code) == (503, "tts_jobs_not_enabled")
