@@ -11,31 +11,38 @@ from revoice_local.emulator.server import EmulatorServer
 from tests.conftest import Samples
 
 
-def test_the_documented_flow_works_with_nothing_but_http(emulator: EmulatorServer, samples: Samples,
-                                                         tmp_path: object) -> None:
+def test_the_documented_flow_works_with_nothing_but_http(
+    emulator: EmulatorServer, samples: Samples, tmp_path: object
+) -> None:
     api = httpx.Client(base_url=emulator.url, headers={"x-api-key": emulator.config.api_key})
     data = samples.video.read_bytes()
-    ticket = api.post("/v2/assets/upload", json={"fileName": "me.mp4", "contentType": "video/mp4",
-                                                 "size": len(data)})
+    ticket = api.post("/v2/assets/upload", json={"fileName": "me.mp4", "contentType": "video/mp4", "size": len(data)})
     assert ticket.status_code == 201
     assert httpx.put(ticket.json()["uploadUrl"], content=data, headers={"Content-Type": "video/mp4"}).is_success
     asset = api.post("/v2/assets", json={"url": ticket.json()["url"], "type": "VIDEO"})
     assert asset.is_success
     voice = api.post("/v2/voices", json={"name": "docs-flow", "assetId": asset.json()["id"]})
     assert voice.status_code == 201
-    tts = api.post("/v2/tts", json={"script": "A brand-new line.", "voiceId": voice.json()["id"],
-                                    "provider": "elevenlabs"})
+    tts = api.post(
+        "/v2/tts", json={"script": "A brand-new line.", "voiceId": voice.json()["id"], "provider": "elevenlabs"}
+    )
     assert tts.status_code == 200
     assert set(tts.json()) == {"id", "url", "duration"}
-    generation = api.post("/v2/generate", json={
-        "model": "lipsync-2",
-        "input": [{"type": "video", "assetId": asset.json()["id"]}, {"type": "audio", "url": tts.json()["url"]}],
-        "options": {"sync_mode": "bounce"},
-    })
+    generation = api.post(
+        "/v2/generate",
+        json={
+            "model": "lipsync-2",
+            "input": [{"type": "video", "assetId": asset.json()["id"]}, {"type": "audio", "url": tts.json()["url"]}],
+            "options": {"sync_mode": "bounce"},
+        },
+    )
     assert generation.status_code == 201
     deadline = time.monotonic() + 10
     while (state := api.get(f"/v2/generate/{generation.json()['id']}").json())["status"] not in (
-            "COMPLETED", "FAILED", "REJECTED"):
+        "COMPLETED",
+        "FAILED",
+        "REJECTED",
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert state["status"] == "COMPLETED"

@@ -18,11 +18,18 @@ def test_a_wrong_or_missing_api_key_gets_the_documented_401(emulator: EmulatorSe
     with SyncClient("sk-wrong", base_url=emulator.url) as wrong, pytest.raises(SyncApiError) as caught:
         wrong.list_voices()
     assert (caught.value.status_code, caught.value.error_code, caught.value.message) == (
-        401, "unauthorized", "Invalid API key")
+        401,
+        "unauthorized",
+        "Invalid API key",
+    )
     answer = httpx.get(f"{emulator.url}/v2/voices")
     assert answer.status_code == 401
-    assert answer.json() == {"statusCode": 401, "errorCode": "unauthorized", "message": "Missing x-api-key header",
-                             "error": "Unauthorized"}
+    assert answer.json() == {
+        "statusCode": 401,
+        "errorCode": "unauthorized",
+        "message": "Missing x-api-key header",
+        "error": "Unauthorized",
+    }
 
 
 def test_an_uploaded_video_becomes_an_asset_with_its_media_facts(client: SyncClient, samples: Samples) -> None:
@@ -51,8 +58,11 @@ def test_assets_are_listed_page_by_page_and_can_be_deleted(client: SyncClient, s
 
 
 def _ticket(emulator: EmulatorServer, size: int, content_type: str = "video/mp4") -> dict[str, str]:
-    answer = httpx.post(f"{emulator.url}/v2/assets/upload", headers={"x-api-key": emulator.config.api_key},
-                        json={"fileName": "clip.mp4", "contentType": content_type, "size": size})
+    answer = httpx.post(
+        f"{emulator.url}/v2/assets/upload",
+        headers={"x-api-key": emulator.config.api_key},
+        json={"fileName": "clip.mp4", "contentType": content_type, "size": size},
+    )
     assert answer.status_code == 201
     return dict(answer.json())
 
@@ -90,8 +100,10 @@ def test_files_over_the_plan_limit_are_refused_before_upload(
 
 @pytest.mark.parametrize(
     ("url", "status", "code"),
-    [("https://example.com/video.mp4", 400, "file_not_in_org_storage"),
-     ("{base}/uploads/nope/missing.mp4", 404, "uploaded_file_not_found")],
+    [
+        ("https://example.com/video.mp4", 400, "file_not_in_org_storage"),
+        ("{base}/uploads/nope/missing.mp4", 404, "uploaded_file_not_found"),
+    ],
 )
 def test_registering_a_url_that_is_not_an_uploaded_file_fails_clearly(
     client: SyncClient, emulator: EmulatorServer, url: str, status: int, code: str
@@ -101,9 +113,14 @@ def test_registering_a_url_that_is_not_an_uploaded_file_fails_clearly(
     assert (caught.value.status_code, caught.value.error_code) == (status, code)
 
 
-@pytest.mark.parametrize("body", [{"fileName": "", "contentType": "video/mp4", "size": 1},
-                                  {"fileName": "a.mp4", "contentType": "mp4", "size": 1},
-                                  {"fileName": "a.mp4", "contentType": "video/mp4", "size": 0}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"fileName": "", "contentType": "video/mp4", "size": 1},
+        {"fileName": "a.mp4", "contentType": "mp4", "size": 1},
+        {"fileName": "a.mp4", "contentType": "video/mp4", "size": 0},
+    ],
+)
 def test_malformed_upload_requests_get_a_validation_error(client: SyncClient, body: dict[str, object]) -> None:
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/assets/upload", json=body)
@@ -113,6 +130,11 @@ def test_malformed_upload_requests_get_a_validation_error(client: SyncClient, bo
 def test_uploads_stream_from_a_file_object_of_known_size(client: SyncClient, tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (5 * 1024 * 1024 + 7))
-    asset = client.upload(lambda: big.open("rb"), size=big.stat().st_size, file_name="big.bin",
-                          content_type="application/octet-stream", asset_type="VIDEO")
+    asset = client.upload(
+        lambda: big.open("rb"),
+        size=big.stat().st_size,
+        file_name="big.bin",
+        content_type="application/octet-stream",
+        asset_type="VIDEO",
+    )
     assert asset.size == big.stat().st_size

@@ -21,9 +21,23 @@ def _free_port() -> int:
 def test_the_emulator_command_serves_the_api_with_its_flags() -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "revoice_local.cli", "emulator", "--port", str(port), "--api-key", "k-123",
-         "--plan", "creator", "--fault", "server_error@GET /v2/voices x1:status=502"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "revoice_local.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--api-key",
+            "k-123",
+            "--plan",
+            "creator",
+            "--fault",
+            "server_error@GET /v2/voices x1:status=502",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         banner = json.loads(process.stdout.readline()) if process.stdout else {}
@@ -49,8 +63,12 @@ def test_the_emulator_command_serves_the_api_with_its_flags() -> None:
 
 
 def test_the_emulator_command_rejects_a_bad_fault_with_one_clear_line() -> None:
-    done = subprocess.run([sys.executable, "-m", "revoice_local.cli", "emulator", "--fault", "meteor@*"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "revoice_local.cli", "emulator", "--fault", "meteor@*"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("revoice: ")
     assert "Traceback" not in done.stderr

@@ -22,8 +22,9 @@ from tests.conftest import PATIENT_RETRY, Samples, fast_client, upload
 def audio_request(client: SyncClient, samples: Samples, **options: object) -> GenerateRequest:
     video = upload(client, samples.video)
     audio = upload(client, samples.audio, "audio/wav", "AUDIO")
-    return GenerateRequest(input=[MediaInput(type="video", asset_id=video.id), MediaInput(type="audio", url=audio.url)],
-                           **options)  # type: ignore[arg-type]
+    return GenerateRequest(
+        input=[MediaInput(type="video", asset_id=video.id), MediaInput(type="audio", url=audio.url)], **options
+    )
 
 
 def test_a_generation_moves_through_its_states_and_yields_a_playable_video(
@@ -60,16 +61,21 @@ def test_output_urls_are_signed_and_a_tampered_one_is_refused(client: SyncClient
 def test_a_text_input_is_spoken_by_the_voice_and_its_audio_is_returned(client: SyncClient, samples: Samples) -> None:
     video = upload(client, samples.video)
     voice = client.list_voices()[0].id
-    request = GenerateRequest(input=[MediaInput(type="video", asset_id=video.id),
-                                     TextInput(provider=TtsProvider(voice_id=voice, script="Say this line."))])
+    request = GenerateRequest(
+        input=[
+            MediaInput(type="video", asset_id=video.id),
+            TextInput(provider=TtsProvider(voice_id=voice, script="Say this line.")),
+        ]
+    )
     done = client.wait_for_generation(client.create_generation(request).id)
     assert done.succeeded
     assert done.synthesized_audio_url
     assert httpx.get(done.synthesized_audio_url).status_code == 200
 
 
-def test_the_same_idempotency_key_and_body_returns_the_original_generation(client: SyncClient,
-                                                                           samples: Samples) -> None:
+def test_the_same_idempotency_key_and_body_returns_the_original_generation(
+    client: SyncClient, samples: Samples
+) -> None:
     request = audio_request(client, samples)
     first = client.create_generation(request, idempotency_key="job-42")
     again = client.create_generation(request, idempotency_key="job-42")
@@ -117,12 +123,14 @@ def test_videos_longer_than_the_plan_allows_are_refused(
     assert (caught.value.status_code, caught.value.error_code) == (400, "generation_plan_duration_exceeded")
 
 
-@pytest.mark.parametrize(("kind", "status", "code"), [("fail", "FAILED", "lipsync_face_not_found"),
-                                                      ("reject", "REJECTED", "generation_rejected")])
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [("fail", "FAILED", "lipsync_face_not_found"), ("reject", "REJECTED", "generation_rejected")],
+)
 def test_failed_and_rejected_generations_carry_an_error_code(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, kind: str, status: str, code: str
 ) -> None:
-    fault = FaultRule(target="generation", kind=kind, error_code="lipsync_face_not_found")  # type: ignore[arg-type]
+    fault = FaultRule(target="generation", kind=kind, error_code="lipsync_face_not_found")
     with fast_client(emulator_factory(faults=[fault])) as client:
         done = client.wait_for_generation(client.create_generation(audio_request(client, samples)).id)
     assert (done.status, done.error_code, done.output_url) == (status, code, None)
@@ -189,12 +197,17 @@ def test_cost_estimates_come_in_either_documented_shape(
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"model": "lipsync-9"}, "model"), ({"options": {"sync_mode": "stretch"}}, "sync_mode"),
-     ({"outputFileName": "bad name"}, "outputFileName"), ({"webhookUrl": "ftp://x"}, "webhookUrl"),
-     ({"input": []}, "input")],
+    [
+        ({"model": "lipsync-9"}, "model"),
+        ({"options": {"sync_mode": "stretch"}}, "sync_mode"),
+        ({"outputFileName": "bad name"}, "outputFileName"),
+        ({"webhookUrl": "ftp://x"}, "webhookUrl"),
+        ({"input": []}, "input"),
+    ],
 )
-def test_malformed_generate_bodies_name_the_problem(client: SyncClient, samples: Samples,
-                                                    body: dict[str, object], field: str) -> None:
+def test_malformed_generate_bodies_name_the_problem(
+    client: SyncClient, samples: Samples, body: dict[str, object], field: str
+) -> None:
     base = audio_request(client, samples).wire()
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/generate", json={**base, **body})
@@ -204,8 +217,10 @@ def test_malformed_generate_bodies_name_the_problem(client: SyncClient, samples:
 
 def test_inputs_outside_storage_or_unknown_assets_are_refused(client: SyncClient, samples: Samples) -> None:
     audio = upload(client, samples.audio, "audio/wav", "AUDIO")
-    for video, code in ((MediaInput(type="video", url="https://example.com/v.mp4"), "file_not_in_org_storage"),
-                        (MediaInput(type="video", asset_id="missing"), "asset_not_found")):
+    for video, code in (
+        (MediaInput(type="video", url="https://example.com/v.mp4"), "file_not_in_org_storage"),
+        (MediaInput(type="video", asset_id="missing"), "asset_not_found"),
+    ):
         with pytest.raises(SyncApiError) as caught:
             client.create_generation(GenerateRequest(input=[video, MediaInput(type="audio", url=audio.url)]))
         assert caught.value.error_code == code
@@ -214,8 +229,7 @@ def test_inputs_outside_storage_or_unknown_assets_are_refused(client: SyncClient
 def test_generations_are_rate_limited_per_minute(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:
-    emulator = emulator_factory(generate_per_minute=2, time_scale=1.0, pending_seconds=0.01,
-                                processing_seconds=0.01)
+    emulator = emulator_factory(generate_per_minute=2, time_scale=1.0, pending_seconds=0.01, processing_seconds=0.01)
     with fast_client(emulator, retry=NO_RETRY) as client:
         request = audio_request(client, samples)
         client.create_generation(request)

@@ -35,8 +35,11 @@ def _voice(client: SyncClient) -> str:
 
 @pytest.mark.parametrize(
     ("settings", "endpoint"),
-    [({}, "jobs"), ({"tts_jobs_enabled": False, "tts_shape": "sync"}, "tts"),
-     ({"tts_jobs_enabled": False, "tts_shape": "seed"}, "tts")],
+    [
+        ({}, "jobs"),
+        ({"tts_jobs_enabled": False, "tts_shape": "sync"}, "tts"),
+        ({"tts_jobs_enabled": False, "tts_shape": "seed"}, "tts"),
+    ],
 )
 def test_every_tts_shape_ends_with_real_audio_that_follows_the_script(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path, settings: dict[str, object], endpoint: str
@@ -89,8 +92,11 @@ def test_an_unknown_voice_is_a_422(client: SyncClient) -> None:
 def test_scripts_outside_one_to_five_thousand_characters_are_a_400(client: SyncClient, script: str) -> None:
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/tts/jobs", json={"script": script, "voiceId": _voice(client)})
-    assert (caught.value.status_code, caught.value.error_code, caught.value.field) == (400, "validation_error",
-                                                                                       "script")
+    assert (caught.value.status_code, caught.value.error_code, caught.value.field) == (
+        400,
+        "validation_error",
+        "script",
+    )
 
 
 def test_a_failed_tts_job_raises_with_its_error_code(emulator_factory: Callable[..., EmulatorServer]) -> None:

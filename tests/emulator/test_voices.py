@@ -43,8 +43,9 @@ def test_sources_outside_sync_storage_need_an_upload_first(client: SyncClient, s
     assert (caught.value.status_code, caught.value.error_code) == (422, "voice_sample_upload_required")
 
 
-def test_a_taken_name_is_a_409_and_is_not_retried(emulator: EmulatorServer, client: SyncClient,
-                                                  samples: Samples) -> None:
+def test_a_taken_name_is_a_409_and_is_not_retried(
+    emulator: EmulatorServer, client: SyncClient, samples: Samples
+) -> None:
     asset = upload(client, samples.video)
     client.clone_voice("revoice-same", asset_id=asset.id)
     before = emulator.emulator.requests
@@ -79,9 +80,8 @@ def test_deleting_an_unknown_or_built_in_voice_is_a_404(client: SyncClient) -> N
 def test_video_samples_over_the_size_limit_are_a_413(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:
-    with fast_client(emulator_factory(max_voice_video_bytes=1000)) as client:
-        with pytest.raises(SyncApiError) as caught:
-            client.clone_voice("revoice-big", asset_id=upload(client, samples.video).id)
+    with fast_client(emulator_factory(max_voice_video_bytes=1000)) as client, pytest.raises(SyncApiError) as caught:
+        client.clone_voice("revoice-big", asset_id=upload(client, samples.video).id)
     assert (caught.value.status_code, caught.value.error_code) == (413, "voice_sample_source_too_large")
 
 

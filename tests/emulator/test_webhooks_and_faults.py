@@ -56,14 +56,16 @@ def test_a_failed_generation_webhook_carries_error_code_in_snake_case(
     _run_with_webhook(emulator, samples, receiver)
     _settle(receiver, 1)
     assert (receiver.received[0]["json"]["status"], receiver.received[0]["json"]["error_code"]) == (
-        "FAILED", "face_not_found")
+        "FAILED",
+        "face_not_found",
+    )
 
 
 @pytest.mark.parametrize(("kind", "deliveries"), [("webhook_lost", 0), ("webhook_duplicate", 2)])
 def test_lost_and_duplicated_webhooks(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, receiver: Receiver, kind: str, deliveries: int
 ) -> None:
-    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind=kind)])  # type: ignore[arg-type]
+    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind=kind)])
     _run_with_webhook(emulator, samples, receiver)
     _settle(receiver, max(deliveries, 1), within=1.0)
     assert len(receiver.received) == deliveries
@@ -80,11 +82,13 @@ def test_a_delayed_webhook_is_overtaken_by_a_later_one(
 
 @pytest.mark.parametrize(
     "rule",
-    [FaultRule(target="GET /v2/voices", kind="rate_limit", times=2, delay=0.01),
-     FaultRule(target="GET /v2/voices", kind="server_error", status=502, times=3),
-     FaultRule(target="GET /v2/voices", kind="server_error", status=500, times=1),
-     FaultRule(target="GET /v2/voices", kind="drop", times=2),
-     FaultRule(target="* /v2/voices*", kind="slow", delay=1.0, times=1)],
+    [
+        FaultRule(target="GET /v2/voices", kind="rate_limit", times=2, delay=0.01),
+        FaultRule(target="GET /v2/voices", kind="server_error", status=502, times=3),
+        FaultRule(target="GET /v2/voices", kind="server_error", status=500, times=1),
+        FaultRule(target="GET /v2/voices", kind="drop", times=2),
+        FaultRule(target="* /v2/voices*", kind="slow", delay=1.0, times=1),
+    ],
     ids=["429", "502x3", "500", "drop", "slow"],
 )
 def test_the_client_recovers_from_each_transient_fault(
@@ -110,22 +114,29 @@ def test_a_concurrency_fault_carries_retry_after_seconds(emulator_factory: Calla
     answer = httpx.get(f"{emulator.url}/v2/voices", headers={"x-api-key": emulator.config.api_key})
     body = answer.json()
     assert (answer.status_code, body["errorCode"], body["retryAfterSeconds"]) == (
-        429, "concurrency_limit_reached", 0.02)
+        429,
+        "concurrency_limit_reached",
+        0.02,
+    )
     assert "retry-after" in answer.headers
 
 
 def test_faults_can_be_armed_at_runtime_and_skip_the_first_matches(emulator: EmulatorServer) -> None:
     headers = {"x-api-key": emulator.config.api_key}
-    armed = httpx.post(f"{emulator.url}/_emulator/faults", headers=headers, json={"rules": [
-        {"target": "GET /v2/voices", "kind": "server_error", "status": 500, "skip": 1, "times": 1}]})
+    armed = httpx.post(
+        f"{emulator.url}/_emulator/faults",
+        headers=headers,
+        json={"rules": [{"target": "GET /v2/voices", "kind": "server_error", "status": 500, "skip": 1, "times": 1}]},
+    )
     assert armed.status_code == 200
     codes = [httpx.get(f"{emulator.url}/v2/voices", headers=headers).status_code for _ in range(3)]
     assert codes == [200, 500, 200]
 
 
 def test_the_elevenlabs_outage_code_is_retried_by_the_client(emulator_factory: Callable[..., EmulatorServer]) -> None:
-    rule = FaultRule(target="POST /v2/tts/jobs", kind="server_error", error_code="elevenlabs_service_unavailable",
-                     times=2)
+    rule = FaultRule(
+        target="POST /v2/tts/jobs", kind="server_error", error_code="elevenlabs_service_unavailable", times=2
+    )
     emulator = emulator_factory(faults=[rule])
     with fast_client(emulator) as client:
         job = client.start_tts(TtsRequest(script="hello", voice_id=client.list_voices()[0].id))
@@ -134,11 +145,15 @@ def test_the_elevenlabs_outage_code_is_retried_by_the_client(emulator_factory: C
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("rate_limit@POST /v2/generate x2", {"kind": "rate_limit", "target": "POST /v2/generate", "times": 2}),
-     ("webhook_lost@webhook", {"kind": "webhook_lost", "target": "webhook", "times": 1}),
-     ("server_error@* /v2/* x*:status=502", {"kind": "server_error", "target": "* /v2/*", "times": None,
-                                            "status": 502}),
-     ("fail@generation:error_code=bad_face", {"kind": "fail", "target": "generation", "error_code": "bad_face"})],
+    [
+        ("rate_limit@POST /v2/generate x2", {"kind": "rate_limit", "target": "POST /v2/generate", "times": 2}),
+        ("webhook_lost@webhook", {"kind": "webhook_lost", "target": "webhook", "times": 1}),
+        (
+            "server_error@* /v2/* x*:status=502",
+            {"kind": "server_error", "target": "* /v2/*", "times": None, "status": 502},
+        ),
+        ("fail@generation:error_code=bad_face", {"kind": "fail", "target": "generation", "error_code": "bad_face"}),
+    ],
 )
 def test_fault_rules_parse_from_the_command_line_form(text: str, expected: dict[str, object]) -> None:
     rule = FaultRule.parse(text)

@@ -33,14 +33,21 @@ def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.
 
 
 def make(handler: Handler) -> SyncClient:
-    return SyncClient(KEY, base_url="https://api.example", transport=httpx.MockTransport(handler),
-                      retry=RetryPolicy(base_delay=0, max_retry_after=0), sleep=lambda _: None)
+    return SyncClient(
+        KEY,
+        base_url="https://api.example",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(base_delay=0, max_retry_after=0),
+        sleep=lambda _: None,
+    )
 
 
-def error(status: int, code: str, message: Any = "nope", headers: dict[str, str] | None = None,
-          **extra: Any) -> httpx.Response:
-    return httpx.Response(status, json={"statusCode": status, "errorCode": code, "message": message, **extra},
-                          headers=headers)
+def error(
+    status: int, code: str, message: Any = "nope", headers: dict[str, str] | None = None, **extra: Any
+) -> httpx.Response:
+    return httpx.Response(
+        status, json={"statusCode": status, "errorCode": code, "message": message, **extra}, headers=headers
+    )
 
 
 VOICE = {"id": "v1", "name": "revoice-x", "provider": "elevenlabs"}
@@ -48,9 +55,16 @@ VOICE = {"id": "v1", "name": "revoice-x", "provider": "elevenlabs"}
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "voice_sample_invalid"), (401, "unauthorized"), (402, "elevenlabs_quota_exceeded"),
-     (403, "voice_clone_limit_reached"), (404, "voice_not_found"), (409, "voice_name_conflict"),
-     (413, "voice_sample_source_too_large"), (422, "voice_sample_upload_required")],
+    [
+        (400, "voice_sample_invalid"),
+        (401, "unauthorized"),
+        (402, "elevenlabs_quota_exceeded"),
+        (403, "voice_clone_limit_reached"),
+        (404, "voice_not_found"),
+        (409, "voice_name_conflict"),
+        (413, "voice_sample_source_too_large"),
+        (422, "voice_sample_upload_required"),
+    ],
 )
 def test_permanent_errors_surface_at_once_with_their_code(status: int, code: str) -> None:
     handler, seen = scripted(error(status, code, ["first problem", "second problem"], suggestion="do X"))
@@ -78,8 +92,11 @@ def test_retries_stop_after_the_attempt_cap_and_report_the_last_error() -> None:
 
 @pytest.mark.parametrize(
     ("exc", "code"),
-    [(httpx.ConnectError("refused"), "connection_error"), (httpx.RemoteProtocolError("dropped"), "connection_error"),
-     (httpx.ReadTimeout("slow"), "timeout")],
+    [
+        (httpx.ConnectError("refused"), "connection_error"),
+        (httpx.RemoteProtocolError("dropped"), "connection_error"),
+        (httpx.ReadTimeout("slow"), "timeout"),
+    ],
 )
 def test_transport_failures_are_retried_then_reported(exc: Exception, code: str) -> None:
     handler, seen = scripted(exc)
@@ -96,8 +113,7 @@ def test_retry_after_comes_from_the_body_or_the_header() -> None:
         error(429, "rate_limit_exceeded", headers={"Retry-After": "4"}),
         httpx.Response(200, json=[]),
     )
-    client = SyncClient(KEY, base_url="https://api.example", transport=httpx.MockTransport(handler),
-                        sleep=slept.append)
+    client = SyncClient(KEY, base_url="https://api.example", transport=httpx.MockTransport(handler), sleep=slept.append)
     client.list_voices()
     assert slept == [2.5, 4.0]
 
@@ -105,16 +121,18 @@ def test_retry_after_comes_from_the_body_or_the_header() -> None:
 def test_concurrency_details_are_kept_on_the_error() -> None:
     handler, _ = scripted(error(429, "concurrency_limit_reached", activeGenerations=3, concurrencyLimit=3))
     with pytest.raises(SyncApiError) as caught:
-        SyncClient(KEY, base_url="https://x", transport=httpx.MockTransport(handler),
-                   retry=RetryPolicy(max_attempts=1)).list_voices()
+        SyncClient(
+            KEY, base_url="https://x", transport=httpx.MockTransport(handler), retry=RetryPolicy(max_attempts=1)
+        ).list_voices()
     assert caught.value.details == {"activeGenerations": 3, "concurrencyLimit": 3}
 
 
 def test_an_unreadable_error_body_still_gives_a_typed_error() -> None:
     handler, _ = scripted(httpx.Response(502, text="<html>bad gateway</html>"))
     with pytest.raises(SyncApiError) as caught:
-        SyncClient(KEY, base_url="https://x", transport=httpx.MockTransport(handler),
-                   retry=RetryPolicy(max_attempts=1)).list_voices()
+        SyncClient(
+            KEY, base_url="https://x", transport=httpx.MockTransport(handler), retry=RetryPolicy(max_attempts=1)
+        ).list_voices()
     assert (caught.value.status_code, caught.value.error_code) == (502, "http_502")
 
 
@@ -125,8 +143,9 @@ def test_the_api_key_is_sent_to_the_api_but_never_shown(caplog: pytest.LogCaptur
     with pytest.raises(SyncApiError) as caught:
         client.list_voices()
     assert seen[0].headers["x-api-key"] == KEY
-    shown = " ".join([repr(client), str(caught.value), repr(caught.value), caplog.text, json.dumps(
-        caught.value.to_dict())])
+    shown = " ".join(
+        [repr(client), str(caught.value), repr(caught.value), caplog.text, json.dumps(caught.value.to_dict())]
+    )
     assert KEY not in shown
 
 
@@ -136,8 +155,14 @@ def test_storage_uploads_and_downloads_never_carry_the_api_key(tmp_path: Any) ->
     def handle(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         if request.url.path == "/v2/assets/upload":
-            return httpx.Response(201, json={"uploadUrl": "https://storage.example/put?sig=1",
-                                             "url": "https://assets.example/uploads/a/f.mp4", "expiresIn": 60})
+            return httpx.Response(
+                201,
+                json={
+                    "uploadUrl": "https://storage.example/put?sig=1",
+                    "url": "https://assets.example/uploads/a/f.mp4",
+                    "expiresIn": 60,
+                },
+            )
         if request.url.host == "storage.example":
             request.read()
             return httpx.Response(200)
@@ -160,8 +185,9 @@ def test_storage_uploads_and_downloads_never_carry_the_api_key(tmp_path: Any) ->
 
 
 def test_a_clone_whose_first_attempt_landed_returns_that_voice_instead_of_a_409() -> None:
-    handler, seen = scripted(error(502, "bad_gateway"), error(409, "voice_name_conflict"),
-                             httpx.Response(200, json=[VOICE]))
+    handler, seen = scripted(
+        error(502, "bad_gateway"), error(409, "voice_name_conflict"), httpx.Response(200, json=[VOICE])
+    )
     assert make(handler).clone_voice("revoice-x", asset_id="a1").id == "v1"
     assert [r.method for r in seen] == ["POST", "POST", "GET"]
 
@@ -174,16 +200,19 @@ def test_a_plain_409_on_clone_is_not_retried() -> None:
 
 
 def test_tts_falls_back_to_the_v2_tts_endpoint_where_jobs_are_not_enabled() -> None:
-    handler, seen = scripted(error(503, "tts_jobs_not_enabled"),
-                             httpx.Response(200, json={"id": "t1", "url": "https://a/t1.wav", "duration": 2.0}))
+    handler, seen = scripted(
+        error(503, "tts_jobs_not_enabled"),
+        httpx.Response(200, json={"id": "t1", "url": "https://a/t1.wav", "duration": 2.0}),
+    )
     job = make(handler).start_tts(TtsRequest(script="hi", voice_id="v1"))
     assert (job.finished, job.succeeded, job.url, job.endpoint) == (True, True, "https://a/t1.wav", "tts")
     assert [r.url.path for r in seen] == ["/v2/tts/jobs", "/v2/tts"]
 
 
 def test_a_busy_tts_provider_is_retried_not_treated_as_unsupported() -> None:
-    handler, seen = scripted(error(503, "elevenlabs_service_unavailable"),
-                             httpx.Response(202, json={"id": "t1", "status": "PENDING"}))
+    handler, seen = scripted(
+        error(503, "elevenlabs_service_unavailable"), httpx.Response(202, json={"id": "t1", "status": "PENDING"})
+    )
     job = make(handler).start_tts(TtsRequest(script="hi", voice_id="v1"))
     assert (job.finished, job.endpoint) == (False, "jobs")
     assert [r.url.path for r in seen] == ["/v2/tts/jobs", "/v2/tts/jobs"]
@@ -205,7 +234,11 @@ def test_generation_error_codes_are_read_in_either_case_style() -> None:
     handler, _ = scripted(httpx.Response(200, json={"id": "g", "status": "failed", "error_code": "bad_face"}))
     generation = make(handler).get_generation("g")
     assert (generation.status, generation.error_code, generation.finished, generation.succeeded) == (
-        "FAILED", "bad_face", True, False)
+        "FAILED",
+        "bad_face",
+        True,
+        False,
+    )
 
 
 def test_generations_list_accepts_a_bare_array_or_a_page() -> None:

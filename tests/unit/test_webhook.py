@@ -69,7 +69,10 @@ def test_a_signature_made_with_another_secret_is_refused() -> None:
 def test_signing_round_trips_and_any_changed_byte_breaks_it(body: bytes, secret: str, flip: int) -> None:
     header = sign(body, secret, NOW)
     assert verify({"Sync-Signature": header}, body, secret, now=NOW) == NOW
-    tampered = body + b"x" if not body else body[: flip % len(body)] + bytes([body[flip % len(body)] ^ 1]) + body[
-        flip % len(body) + 1 :]
+    tampered = (
+        body + b"x"
+        if not body
+        else body[: flip % len(body)] + bytes([body[flip % len(body)] ^ 1]) + body[flip % len(body) + 1 :]
+    )
     with pytest.raises(WebhookVerificationError):
         verify({"Sync-Signature": header}, tampered, secret, now=NOW)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from revoice.sync import SyncClient
 from revoice.sync.models import GenerateRequest, MediaInput, TtsRequest
-
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer

@@ -29,13 +29,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from revoice.sync.webhook import sign
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from revoice.sync.webhook import sign
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig, FaultRule
 from revoice_local.emulator.faults import HTTP_KINDS, FaultBook
