@@ -7,10 +7,12 @@ that never carries it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, Literal
 
 import httpx
@@ -195,26 +197,33 @@ class SyncClient:
         page = Page.model_validate(self._json("GET", "/v2/assets", params=_params(limit=limit, cursor=cursor)))
         return [Asset.model_validate(item) for item in page.items], page.next_cursor
 
+    @contextmanager
+    def open_download(self, url: str) -> Iterator[IO[bytes]]:
+        """A readable stream of ``url`` (a storage or output URL, used verbatim, signature and all).
+
+        Connecting is retried like any call; once bytes flow, an interruption surfaces as an
+        ``httpx.HTTPError`` from ``read`` and the caller starts over.
+        """
+
+        def start() -> httpx.Response:
+            response = self._storage.send(self._storage.build_request("GET", url), stream=True)
+            if not response.is_success:
+                response.read()
+                response.close()
+            return response
+
+        response, _ = self._send(start, "GET download")
+        try:
+            yield io.BufferedReader(_ResponseStream(response), CHUNK_BYTES)
+        finally:
+            response.close()
+
     def download(self, url: str, sink: IO[bytes]) -> int:
-        """Stream ``url`` (a storage or output URL, used verbatim) into ``sink``; return the byte count."""
-
+        """Stream ``url`` into ``sink``; return the byte count."""
         written = 0
-
-        def fetch() -> httpx.Response:
-            nonlocal written
-            if sink.seekable():
-                sink.seek(0)
-                sink.truncate()
-            written = 0
-            with self._storage.stream("GET", url) as response:
-                if response.is_success:
-                    for chunk in response.iter_bytes(CHUNK_BYTES):
-                        written += sink.write(chunk) or len(chunk)
-                else:
-                    response.read()
-                return response
-
-        self._send(fetch, "GET download")
+        with self.open_download(url) as stream:
+            while chunk := stream.read(CHUNK_BYTES):
+                written += sink.write(chunk) or len(chunk)
         return written
 
     # -- voices ----------------------------------------------------------------------------------
@@ -358,6 +367,28 @@ class SyncClient:
 
     def webhook_secret(self) -> str:
         return str(self._json("GET", "/v2/organizations/webhook/secret")["secret"])
+
+
+class _ResponseStream(io.RawIOBase):
+    """A streamed httpx response as a file object, for readers that want ``read(n)``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.iter_bytes()
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
 
 
 def _chunks(stream: IO[bytes]) -> Iterator[bytes]:

@@ -1,0 +1,29 @@
+"""S3 event: something landed under inbox/. Validate it and start one execution per object version."""
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from revoice.handlers.events import S3Event
+from revoice.handlers.runtime import executions, jobs, logger, settings, store
+from revoice.pipeline.ingest import ingest_object
+from revoice.pipeline.layout import decode_event_key
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcomes = []
+    for record in S3Event.model_validate(event).Records:
+        key = decode_event_key(record.s3.object.key)
+        outcome = ingest_object(
+            key,
+            record.version,
+            store=store(record.s3.bucket.name),
+            executions=executions(),
+            jobs=jobs(),
+            config=settings().run_config(),
+        )
+        logger.info("inbox object handled", extra={"key": key, **asdict(outcome)})
+        outcomes.append(asdict(outcome))
+    return {"jobs": outcomes}

@@ -1,0 +1,15 @@
+"""Task: stream the job's videos from S3 into sync. labs storage."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from revoice.handlers.runtime import jobs, logger, store, sync_client
+from revoice.pipeline.state import JobState
+from revoice.pipeline.steps import push_media
+
+
+@logger.inject_lambda_context(correlation_id_path="job.id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = JobState.model_validate(event)
+    return push_media(state, store=store(state.job.bucket), sync=sync_client(), jobs=jobs()).wire()

@@ -1,0 +1,121 @@
+"""What the handlers share: settings validated at cold start, clients made once per container.
+
+Everything is created lazily on first use, so a handler only pays for what it touches. The API key
+comes from Secrets Manager through Powertools Parameters (cached for five minutes, so a rotated key is
+picked up without a redeploy) and never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from revoice.pipeline.state import RunConfig
+
+if TYPE_CHECKING:
+    from revoice.pipeline.stores import Executions, JobTable, ObjectStore, VoiceRecords
+    from revoice.sync import SyncClient
+
+logger = Logger()
+SECRET_MAX_AGE_SECONDS = 300
+
+
+class Settings(BaseModel):
+    """The functions' environment. A missing or malformed variable fails the cold start, loudly."""
+
+    jobs_bucket: str
+    jobs_table: str
+    voices_table: str
+    sync_api_key_secret_arn: str
+    sync_base_url: str = "https://api.sync.so"
+    state_machine_arn: str | None = None
+    poll_seconds: int = 10
+    tts_poll_seconds: int = 3
+    max_generation_polls: int = 360
+    max_tts_polls: int = 100
+    task_timeout_seconds: int = 900
+    max_upload_bytes: int = 5 * 1024**3
+    default_model: str = "lipsync-2"
+    sync_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        fields = cls.model_fields
+        return cls.model_validate({k.lower(): v for k, v in os.environ.items() if k.lower() in fields})
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(
+            poll_seconds=self.poll_seconds,
+            tts_poll_seconds=self.tts_poll_seconds,
+            max_generation_polls=self.max_generation_polls,
+            max_tts_polls=self.max_tts_polls,
+            task_timeout_seconds=self.task_timeout_seconds,
+            max_upload_bytes=self.max_upload_bytes,
+            model=self.default_model,
+        )
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def _boto3_client(service: str) -> object:
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+@cache
+def _dynamodb_table(name: str) -> object:
+    import boto3
+
+    return boto3.resource("dynamodb").Table(name)
+
+
+def store(bucket: str | None = None) -> ObjectStore:
+    from revoice.pipeline.stores import ObjectStore
+
+    return ObjectStore(bucket or settings().jobs_bucket, _boto3_client("s3"))  # type: ignore[arg-type]
+
+
+def jobs() -> JobTable:
+    from revoice.pipeline.stores import JobTable
+
+    return JobTable(_dynamodb_table(settings().jobs_table))  # type: ignore[arg-type]
+
+
+def voices() -> VoiceRecords:
+    from revoice.pipeline.stores import VoiceRecords
+
+    return VoiceRecords(_dynamodb_table(settings().voices_table))  # type: ignore[arg-type]
+
+
+def executions() -> Executions:
+    from revoice.pipeline.stores import Executions
+
+    arn = settings().state_machine_arn
+    if not arn:
+        raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
+    return Executions(arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
+
+
+def sync_client() -> SyncClient:
+    from aws_lambda_powertools.utilities import parameters
+
+    key = parameters.get_secret(settings().sync_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    return _client_for(str(key))
+
+
+@lru_cache(maxsize=1)
+def _client_for(api_key: str) -> SyncClient:
+    from revoice.sync import SyncClient
+    from revoice.sync.retry import RetryPolicy
+
+    config = settings()
+    return SyncClient(api_key, base_url=config.sync_base_url, retry=RetryPolicy(deadline=config.sync_timeout_seconds))

@@ -1,0 +1,14 @@
+"""Task: start text-to-speech in the cloned voice, or check on it."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from revoice.handlers.runtime import jobs, logger, sync_client
+from revoice.pipeline.state import JobState
+from revoice.pipeline.steps import speak
+
+
+@logger.inject_lambda_context(correlation_id_path="job.id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return speak(JobState.model_validate(event), sync=sync_client(), jobs=jobs()).wire()

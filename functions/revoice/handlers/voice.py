@@ -1,0 +1,15 @@
+"""Task: clone the speaker's voice from the source video."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from revoice.handlers.runtime import jobs, logger, sync_client, voices
+from revoice.pipeline.state import JobState
+from revoice.pipeline.steps import ensure_voice
+
+
+@logger.inject_lambda_context(correlation_id_path="job.id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = JobState.model_validate(event)
+    return ensure_voice(state, sync=sync_client(), voices=voices(), jobs=jobs()).wire()

@@ -1,0 +1,1 @@
+"""The domain: job manifests, job ids, the steps of a job, and where results go."""

@@ -1,0 +1,117 @@
+"""Every bad end of a job becomes ``failed/<job>/error.json`` with the step, a code and a reason.
+
+Three ways in: a step's error caught by the state machine (``$.error`` = ``{Error, Cause}``), a
+generation that ended FAILED or REJECTED, and an execution that timed out or was aborted (the
+EventBridge status-change event). A job whose result is already stored is never marked failed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from revoice.pipeline import layout
+from revoice.pipeline.errors import ADVICE, parse_error_message
+from revoice.pipeline.state import utcnow
+from revoice.pipeline.stores import JobTable, ObjectStore
+from revoice.sync.models import GENERATION_TERMINAL
+
+STEP_NAMES = {
+    "push": "pushing the videos to sync. labs",
+    "voice": "cloning the voice",
+    "speech": "synthesizing the script",
+    "lipsync": "lip-syncing the video",
+    "store": "storing the results",
+}
+EXECUTION_ENDS = {"TIMED_OUT": "execution_timeout", "ABORTED": "execution_aborted", "FAILED": "execution_failed"}
+
+
+def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable) -> dict[str, Any]:
+    """Write the error document for ``event`` (job state or execution status change); return it."""
+    if event.get("detail-type") == "Step Functions Execution Status Change":
+        document = _execution_ended(event["detail"], jobs)
+    else:
+        document = _step_failed(event)
+    job_id = document["jobId"]
+    if store.exists(layout.result_key(job_id)):
+        document["ignored"] = "the job's result is already stored; nothing was marked failed"
+        return document
+    store.put_json(layout.error_key(job_id), document)
+    jobs.failed(job_id, document["step"], document["errorCode"], document["reason"], layout.error_key(job_id))
+    return document
+
+
+def _step_failed(state: dict[str, Any]) -> dict[str, Any]:
+    job = state["job"]
+    step = state.get("failedStep") or "unknown"
+    code, reason, error_type = describe(state.get("error"), step, state.get("generation"))
+    document = {
+        "jobId": job["id"],
+        "status": "FAILED",
+        "step": step,
+        "errorCode": code,
+        "reason": reason,
+        "errorType": error_type,
+        "trigger": job.get("key"),
+        "source": state.get("manifest", {}).get("source"),
+        "failedAt": utcnow(),
+    }
+    sync_ids = {name: state[name]["id"] for name in ("voice", "tts", "generation") if isinstance(state.get(name), dict)}
+    if sync_ids:
+        document["sync"] = sync_ids
+    return document
+
+
+def describe(error: dict[str, Any] | None, step: str, generation: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(errorCode, reason, errorType) for a caught error, or for a generation that ended badly."""
+    doing = STEP_NAMES.get(step, step)
+    if error is None:
+        status = (generation or {}).get("status", "UNKNOWN")
+        if status in GENERATION_TERMINAL:
+            code = (generation or {}).get("errorCode") or f"generation_{status.lower()}"
+            detail = (generation or {}).get("error") or "no reason given"
+            advice = ADVICE.get(code)
+            return (
+                code,
+                f"sync. labs ended the generation {status}: {detail}" + (f". {advice}" if advice else ""),
+                status,
+            )
+        return "unknown_failure", f"the job failed while {doing}", "Unknown"
+    name = str(error.get("Error", "Unknown"))
+    cause = str(error.get("Cause") or "")
+    try:
+        parsed = json.loads(cause)
+        message, error_type = str(parsed.get("errorMessage", "")), str(parsed.get("errorType", name))
+    except (ValueError, AttributeError):
+        message, error_type = cause, name
+    if name == "States.Timeout":
+        return "step_timeout", f"{doing} did not finish within its time limit", name
+    code, reason = parse_error_message(message)
+    if code is not None:
+        return code, reason, error_type
+    return "internal_error", f"{doing} failed unexpectedly: {error_type}: {message or 'no details'}", error_type
+
+
+def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
+    job_id = str(detail.get("name"))
+    status = str(detail.get("status"))
+    record = jobs.get(job_id) or {}
+    step = str(record.get("step") or "unknown")
+    try:
+        trigger = json.loads(detail.get("input") or "{}").get("job", {}).get("key")
+    except ValueError:
+        trigger = None
+    what = {"TIMED_OUT": "ran past the job's overall time limit", "ABORTED": "was stopped (aborted)"}.get(
+        status, f"ended {status}"
+    )
+    return {
+        "jobId": job_id,
+        "status": "FAILED",
+        "step": step,
+        "errorCode": EXECUTION_ENDS.get(status, "execution_failed"),
+        "reason": f"the job's execution {what} while {STEP_NAMES.get(step, step)}",
+        "errorType": status,
+        "trigger": trigger,
+        "execution": detail.get("executionArn"),
+        "failedAt": utcnow(),
+    }

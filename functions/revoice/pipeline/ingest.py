@@ -1,0 +1,123 @@
+"""What happens when an object lands in ``inbox/``: validate it, then start exactly one execution.
+
+A rejected job gets ``failed/<job>/error.json`` and starts nothing. The same object version always
+maps to the same job id, so a duplicated S3 event finds its execution already there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from revoice.pipeline import layout
+from revoice.pipeline.errors import JobInputError
+from revoice.pipeline.job_id import job_id_for
+from revoice.pipeline.manifest import MAX_MANIFEST_BYTES, JobManifest, manifest_from_metadata, parse_manifest
+from revoice.pipeline.state import JobRef, JobState, RunConfig, utcnow
+from revoice.pipeline.stores import Executions, JobTable, ObjectInfo, ObjectStore
+from revoice.pipeline.video_check import SNIFF_BYTES, looks_like_video
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    job_id: str | None
+    status: Literal["started", "duplicate", "rejected", "ignored"]
+    reason: str = ""
+
+
+def ingest_object(
+    key: str,
+    version: str,
+    *,
+    store: ObjectStore,
+    executions: Executions,
+    jobs: JobTable,
+    config: RunConfig,
+) -> IngestOutcome:
+    """Handle one created object (``key`` already URL-decoded; ``version`` its version id or ETag)."""
+    kind = layout.inbox_kind(key)
+    if kind == "folder":
+        return IngestOutcome(None, "ignored", "folder marker")
+    job_id = job_id_for(store.bucket, key, version)
+    try:
+        manifest = read_job(key, kind, store)
+        check_sources(manifest, store, config.max_upload_bytes)
+    except JobInputError as error:
+        reject(job_id, key, error, store=store, jobs=jobs)
+        return IngestOutcome(job_id, "rejected", str(error))
+    if manifest.model:
+        config = config.model_copy(update={"model": manifest.model})
+    if manifest.poll_seconds:
+        config = config.model_copy(update={"poll_seconds": manifest.poll_seconds})
+    if manifest.timeout_seconds:
+        polls = max(1, manifest.timeout_seconds // config.poll_seconds)
+        config = config.model_copy(update={"max_generation_polls": polls})
+    state = JobState(
+        job=JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=utcnow()),
+        manifest=manifest,
+        config=config,
+    )
+    arn = executions.start(job_id, state.wire())
+    if arn is None:
+        return IngestOutcome(job_id, "duplicate", "an execution for this object version already exists")
+    jobs.accepted(job_id, key, manifest.source, arn)
+    return IngestOutcome(job_id, "started")
+
+
+def read_job(key: str, kind: str, store: ObjectStore) -> JobManifest:
+    info = store.head(key)
+    if info is None:
+        raise JobInputError("source_missing", f"{key} was deleted before it could be read")
+    if kind == "manifest":
+        if info.size > MAX_MANIFEST_BYTES:
+            raise JobInputError("invalid_manifest", f"the manifest is {info.size} bytes; at most {MAX_MANIFEST_BYTES}")
+        return parse_manifest(store.first_bytes(key, MAX_MANIFEST_BYTES) if info.size else b"")
+    if kind == "video":
+        return manifest_from_metadata(key, info.metadata)
+    raise JobInputError(
+        "unsupported_file",
+        f"{key} is neither a job manifest (.json) nor a video ({', '.join(layout.VIDEO_SUFFIXES)}, any case)",
+    )
+
+
+def check_sources(manifest: JobManifest, store: ObjectStore, max_bytes: int) -> None:
+    """Every video the job names exists, is not empty, fits the plan, and is a video."""
+    roles = {manifest.target_key: "target", manifest.source: "source"}
+    for key, role in roles.items():
+        checked_video(role, key, store, max_bytes)
+
+
+def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> ObjectInfo:
+    if layout.suffix(key) not in layout.VIDEO_SUFFIXES:
+        raise JobInputError(
+            "unsupported_file", f"the {role} {key} must be a video ({', '.join(layout.VIDEO_SUFFIXES)})"
+        )
+    info = store.head(key)
+    if info is None:
+        raise JobInputError("source_missing", f"the {role} video {key} is not in the bucket")
+    if info.size == 0:
+        raise JobInputError("empty_source", f"the {role} video {key} is empty (0 bytes)")
+    if info.size > max_bytes:
+        raise JobInputError(
+            "source_too_large", f"the {role} video {key} is {info.size} bytes; the limit is {max_bytes}"
+        )
+    if not looks_like_video(store.first_bytes(key, SNIFF_BYTES)):
+        raise JobInputError("not_a_video", f"the {role} {key} is named like a video but is not one")
+    return info
+
+
+def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobTable) -> None:
+    error_key = layout.error_key(job_id)
+    store.put_json(
+        error_key,
+        {
+            "jobId": job_id,
+            "status": "REJECTED",
+            "step": "ingest",
+            "errorCode": error.code,
+            "reason": error.reason,
+            "trigger": key,
+            "failedAt": utcnow(),
+        },
+    )
+    jobs.rejected(job_id, key, error.code, error.reason, error_key)

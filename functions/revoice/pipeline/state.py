@@ -1,0 +1,109 @@
+"""The job's state as it travels through the state machine, one section per step.
+
+Each task receives the whole state and returns it with its own section filled in (``OutputPath:
+$.Payload``). Field names are camelCase on the wire because the ASL reads some of them
+(``$.config.pollSeconds``, ``$.tts.done``, ``$.generation.status``...).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from revoice.pipeline.manifest import JobManifest
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class JobRef(Section):
+    id: str
+    bucket: str
+    key: str
+    version: str
+    trigger: Literal["s3", "http"] = "s3"
+    received_at: str
+
+
+class RunConfig(Section):
+    poll_seconds: int = 10
+    tts_poll_seconds: int = 3
+    max_generation_polls: int = 360
+    max_tts_polls: int = 100
+    task_timeout_seconds: int = 900
+    max_upload_bytes: int = 5 * 1024**3
+    model: str = "lipsync-2"
+
+
+class PushedVideo(Section):
+    key: str
+    size: int
+    etag: str
+    asset_id: str
+    url: str
+    duration_seconds: float | None = None
+
+
+class Assets(Section):
+    source: PushedVideo
+    target: PushedVideo
+    started_at: str
+    finished_at: str
+
+
+class VoiceState(Section):
+    id: str
+    name: str
+    cloned: bool
+    started_at: str
+    finished_at: str
+
+
+class TtsState(Section):
+    id: str
+    endpoint: Literal["jobs", "tts"]
+    status: str
+    done: bool
+    polls: int = 0
+    url: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    started_at: str
+    finished_at: str | None = None
+
+
+class GenerationState(Section):
+    id: str
+    status: str
+    model: str
+    polls: int = 0
+    output_url: str | None = None
+    output_duration: float | None = None
+    synthesized_audio_url: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    started_at: str
+    finished_at: str | None = None
+
+
+class JobState(Section):
+    job: JobRef
+    manifest: JobManifest
+    config: RunConfig
+    assets: Assets | None = None
+    voice: VoiceState | None = None
+    tts: TtsState | None = None
+    generation: GenerationState | None = None
+    error: dict[str, Any] | None = None
+    failed_step: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -1,0 +1,185 @@
+"""The AWS side of a job, behind small adapters: the bucket, the job and voice tables, executions.
+
+Each takes its boto3 client in the constructor, so the local stack (or a test) points them anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from revoice.pipeline.state import utcnow
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+PART_BYTES = 8 * 1024 * 1024
+NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+    metadata: dict[str, str]
+
+
+class ObjectStore:
+    """One S3 bucket. Reads and writes stream: nothing here holds a whole video in memory."""
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self._s3 = client
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            answer = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        return ObjectInfo(
+            key=key,
+            size=answer["ContentLength"],
+            etag=answer["ETag"].strip('"'),
+            version_id=answer.get("VersionId"),
+            metadata=dict(answer.get("Metadata", {})),
+        )
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def first_bytes(self, key: str, count: int) -> bytes:
+        answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{count - 1}")
+        return answer["Body"].read()
+
+    def open(self, key: str) -> IO[bytes]:
+        return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]  # type: ignore[return-value]
+
+    def put_json(self, key: str, document: Any) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=json.dumps(document, indent=2).encode(), ContentType="application/json"
+        )
+
+    def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
+        """Multipart upload from a stream: memory stays near ``PART_BYTES`` x concurrency."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES, max_concurrency=4)
+        self._s3.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=config)
+
+
+class JobTable:
+    """Each job's status and current step. S3 stays the source of truth for results."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def _update(self, job_id: str, condition: str | None = None, **fields: Any) -> bool:
+        """Set ``fields``; False when ``condition`` did not hold (nothing changed)."""
+        fields["updatedAt"] = utcnow()
+        request: dict[str, Any] = {
+            "Key": {"jobId": job_id},
+            "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            "ExpressionAttributeNames": {f"#{k}": k for k in fields},
+            "ExpressionAttributeValues": {f":{k}": v for k, v in fields.items()},
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            self._table.update_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def accepted(self, job_id: str, trigger_key: str, source: str, execution_arn: str) -> None:
+        """Record a new job; a duplicate start of a job already recorded changes nothing."""
+        self._update(
+            job_id,
+            "attribute_not_exists(jobId)",
+            status="RUNNING",
+            step="queued",
+            triggerKey=trigger_key,
+            source=source,
+            executionArn=execution_arn,
+            startedAt=utcnow(),
+        )
+
+    def rejected(self, job_id: str, trigger_key: str, code: str, reason: str, error_key: str) -> None:
+        self._update(
+            job_id,
+            status="REJECTED",
+            step="ingest",
+            triggerKey=trigger_key,
+            errorCode=code,
+            reason=reason,
+            errorKey=error_key,
+            finishedAt=utcnow(),
+        )
+
+    def entered(self, job_id: str, step: str) -> None:
+        self._update(job_id, step=step)
+
+    def succeeded(self, job_id: str, result_key: str) -> None:
+        self._update(job_id, status="SUCCEEDED", step="done", resultKey=result_key, finishedAt=utcnow())
+
+    def failed(self, job_id: str, step: str, code: str, reason: str, error_key: str) -> None:
+        self._update(
+            job_id, status="FAILED", step=step, errorCode=code, reason=reason, errorKey=error_key, finishedAt=utcnow()
+        )
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+
+
+class VoiceRecords:
+    """Every clone revoice makes: enough to recognise, reuse and clean it up later."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def record(self, voice_id: str, name: str, job_id: str, source_key: str, source_etag: str) -> None:
+        now = utcnow()
+        self._table.put_item(
+            Item={
+                "voiceId": voice_id,
+                "name": name,
+                "jobId": job_id,
+                "sourceKey": source_key,
+                "sourceEtag": source_etag,
+                "createdAt": now,
+                "lastUsedAt": now,
+            }
+        )
+
+    def get(self, voice_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"voiceId": voice_id}, ConsistentRead=True).get("Item")
+
+
+class Executions:
+    """Starts one execution per job, named by the job id, so a duplicate start changes nothing."""
+
+    def __init__(self, state_machine_arn: str, client: SFNClient) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._sfn = client
+
+    def start(self, name: str, payload: dict[str, Any]) -> str | None:
+        """The new execution's ARN, or None when an execution of that name already exists."""
+        try:
+            answer = self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return None
+            raise
+        return answer["executionArn"]

@@ -1,0 +1,114 @@
+"""Create the template's resources in moto: buckets, tables, the secret, functions, the state machine,
+the bucket notification. Everything comes from :func:`revoice_local.stack.template.plan`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from typing import Any
+
+import boto3
+
+from revoice_local.stack.template import LocalPlan, plan
+
+TABLE_KEYS = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes", "StreamSpecification")
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> LocalPlan:
+    """Deploy the template into whatever AWS endpoint boto3 is pointed at (the local moto server)."""
+    secrets = boto3.client("secretsmanager")
+    known = {}
+    for logical_id, secret in plan(parameters, stack_name).secrets.items():
+        known[logical_id] = secrets.create_secret(Name=secret["name"], SecretString=secret["SecretString"])["ARN"]
+    resolved = plan(parameters, stack_name, known_refs=known)
+    s3 = boto3.client("s3")
+    for bucket in resolved.buckets.values():
+        s3.create_bucket(Bucket=bucket["name"])
+        if bucket.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket["name"], VersioningConfiguration={"Status": "Enabled"})
+        if "BucketEncryption" in bucket:
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            encryption: Any = {"Rules": rules}
+            s3.put_bucket_encryption(Bucket=bucket["name"], ServerSideEncryptionConfiguration=encryption)
+        if "PublicAccessBlockConfiguration" in bucket:
+            s3.put_public_access_block(
+                Bucket=bucket["name"], PublicAccessBlockConfiguration=bucket["PublicAccessBlockConfiguration"]
+            )
+    dynamodb = boto3.client("dynamodb")
+    for table in resolved.tables.values():
+        dynamodb.create_table(TableName=table["name"], **{k: table[k] for k in TABLE_KEYS if k in table})
+        if "TimeToLiveSpecification" in table:
+            dynamodb.update_time_to_live(
+                TableName=table["name"], TimeToLiveSpecification=table["TimeToLiveSpecification"]
+            )
+    role = boto3.client("iam").create_role(RoleName=f"{stack_name}-role", AssumeRolePolicyDocument=json.dumps(TRUST))[
+        "Role"
+    ]["Arn"]
+    export_environment(resolved)
+    functions = boto3.client("lambda")
+    for function in resolved.functions.values():
+        functions.create_function(
+            FunctionName=function.name,
+            Runtime="python3.12",
+            Role=role,
+            Handler=function.handler,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=function.timeout,
+            MemorySize=function.memory,
+            Environment={"Variables": function.environment},
+        )
+    states = boto3.client("stepfunctions")
+    for machine in resolved.state_machines.values():
+        states.create_state_machine(name=machine.name, definition=machine.definition, roleArn=role, type=machine.type)  # type: ignore[arg-type]
+    _notifications(resolved, s3)
+    return resolved
+
+
+def export_environment(resolved: LocalPlan) -> None:
+    """Handlers run in this process, so their environment is this process's: it must agree."""
+    merged: dict[str, str] = {}
+    for function in resolved.functions.values():
+        for key, value in function.environment.items():
+            if merged.get(key, value) != value:
+                raise ValueError(f"functions disagree on {key}; the local stack shares one environment")
+            merged[key] = value
+    os.environ.update(merged)
+
+
+def _notifications(resolved: LocalPlan, s3: Any) -> None:
+    by_bucket: dict[str, list[dict[str, Any]]] = {}
+    for function in resolved.functions.values():
+        for event in function.s3_events:
+            events = event["Events"] if isinstance(event["Events"], list) else [event["Events"]]
+            rules = event.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            config: dict[str, Any] = {"LambdaFunctionArn": function.arn, "Events": events}
+            if rules:
+                config["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+            by_bucket.setdefault(event["Bucket"], []).append(config)
+    for bucket, configs in by_bucket.items():
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": configs}
+        )
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants a code package; the real code runs in-process (see inprocess.py)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "revoice runs this function in-process on the local stack\n")
+    return buffer.getvalue()

@@ -1,0 +1,243 @@
+"""The local stack: moto (real Step Functions interpreter) + the sync. labs emulator + the template.
+
+``with LocalStack() as stack:`` starts a moto server and an emulator on loopback, points boto3 at moto,
+deploys ``infra/template.yaml`` into it, and runs the handlers in-process. What moto cannot do is
+stood in for from the template too: EventBridge rules on execution status changes are delivered by a
+watcher thread that reads the rule patterns from the template.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import boto3
+import httpx
+
+from revoice_local.emulator.config import EmulatorConfig
+from revoice_local.emulator.server import EmulatorServer
+from revoice_local.stack import inprocess
+from revoice_local.stack.deploy import deploy
+from revoice_local.stack.template import REGION, LocalPlan
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+log = logging.getLogger(__name__)
+LOCAL_PARAMETERS = {"PollIntervalSeconds": 1, "TtsPollIntervalSeconds": 1, "TaskTimeoutSeconds": 120}
+WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    job_id: str
+    status: str
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+class LocalStack:
+    def __init__(
+        self,
+        emulator: EmulatorConfig | None = None,
+        parameters: dict[str, Any] | None = None,
+        stack_name: str = "revoice-local",
+    ) -> None:
+        self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
+        self._parameters = parameters or {}
+        self.stack_name = stack_name
+        self._saved_env: dict[str, str | None] = {}
+        self._stop = threading.Event()
+        self._reported: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        inprocess.install()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        configured = httpx.post(
+            f"{self.aws_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
+        )
+        configured.raise_for_status()
+        self.emulator = EmulatorServer(self._emulator_config).start()
+        # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
+        self._set_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(port)})
+        parameters = {
+            **LOCAL_PARAMETERS,
+            "SyncApiKey": self.emulator.config.api_key,
+            "SyncBaseUrl": self.emulator.url,
+            **self._parameters,
+        }
+        saved = {k: os.environ.get(k) for k in _all_env_keys(parameters, self.stack_name)}
+        self._saved_env.update({k: v for k, v in saved.items() if k not in self._saved_env})
+        _reset_handler_caches()
+        self.plan: LocalPlan = deploy(parameters, self.stack_name)
+        self.bucket = str(self.plan.outputs["JobsBucketName"])
+        self.state_machine_arn = str(self.plan.outputs["StateMachineArn"])
+        self.s3 = boto3.client("s3")
+        self.sfn = boto3.client("stepfunctions")
+        self.dynamodb = boto3.resource("dynamodb")
+        self._watcher = threading.Thread(target=self._watch_executions, name="eventbridge-shim", daemon=True)
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._watcher.join(timeout=5)
+        self.emulator.stop()
+        self.moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reset_handler_caches()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    # -- using it --------------------------------------------------------------------------------
+
+    def execution_arn(self, job_id: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        table = self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
+        return table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+
+    def read_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()))
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def wait_for_job(self, job_id: str, timeout: float = 120.0) -> JobEnd:
+        """Block until the job has a result or an error document (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.read_json(f"results/{job_id}/result.json")
+            error = self.read_json(f"failed/{job_id}/error.json")
+            status = self._execution_status(job_id)
+            if (result or error) and status != "RUNNING":
+                return JobEnd(job_id, status or "NONE", result, error)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} did not end within {timeout:.0f}s (execution: {status})")
+            time.sleep(0.1)
+
+    def _execution_status(self, job_id: str) -> str | None:
+        try:
+            return str(self.sfn.describe_execution(executionArn=self.execution_arn(job_id))["status"])
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            request: dict[str, Any] = {"executionArn": self.execution_arn(job_id), "maxResults": 1000}
+            if token:
+                request["nextToken"] = token
+            page = self.sfn.get_execution_history(**request)
+            events.extend(dict(event) for event in page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def state_transitions(self, job_id: str) -> int:
+        """What Step Functions bills: one per state entered."""
+        return sum(1 for event in self.history(job_id) if event["type"].endswith("StateEntered"))
+
+    # -- EventBridge stand-in --------------------------------------------------------------------
+
+    def _watch_executions(self) -> None:
+        targets = [(f, p) for f in self.plan.functions.values() for p in f.eventbridge_patterns]
+        lambdas = boto3.client("lambda")
+        while not self._stop.wait(0.3):
+            for status in WATCHED_STATUSES:
+                try:
+                    listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter=status)
+                except Exception:  # the server may be stopping; the next round tries again
+                    log.debug("listing %s executions failed", status, exc_info=True)
+                    continue
+                for execution in listed["executions"]:
+                    arn = execution["executionArn"]
+                    if arn in self._reported:
+                        continue
+                    self._reported.add(arn)
+                    event = self._status_event(arn)
+                    for function, pattern in targets:
+                        if matches(pattern, event):
+                            lambdas.invoke(FunctionName=function.name, Payload=json.dumps(event).encode())
+
+    def _status_event(self, execution_arn: str) -> dict[str, Any]:
+        described = self.sfn.describe_execution(executionArn=execution_arn)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": "123456789012",
+            "region": REGION,
+            "time": datetime.now(UTC).isoformat(),
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": described["stateMachineArn"],
+                "name": described["name"],
+                "status": described["status"],
+                "startDate": int(described["startDate"].timestamp() * 1000),
+                "input": described.get("input"),
+                "output": described.get("output"),
+            },
+        }
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge's matching for the pattern forms the template uses: value lists and nested objects."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(k in event and matches(v, event[k]) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return event in pattern
+    return bool(pattern == event)
+
+
+def _all_env_keys(parameters: dict[str, Any], stack_name: str) -> set[str]:
+    from revoice_local.stack.template import plan
+
+    return {key for function in plan(parameters, stack_name).functions.values() for key in function.environment}
+
+
+def _reset_handler_caches() -> None:
+    """Handlers cache clients per "container"; a new local stack is a new set of containers."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from revoice.handlers import runtime
+
+    for cached in (runtime.settings, runtime._boto3_client, runtime._dynamodb_table, runtime._client_for):
+        cached.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

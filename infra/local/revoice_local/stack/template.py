@@ -1,0 +1,231 @@
+"""Read ``infra/template.yaml`` into what the local deployer needs, so the two cannot drift.
+
+The SAM template is parsed with samtranslator's own YAML loader (it knows the ``!Ref`` short forms);
+intrinsics are resolved here against deterministic local names, because samtranslator's resolver
+only knows parameters, not resource attributes. Anything this resolver does not know fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+INFRA = Path(__file__).resolve().parents[3]
+TEMPLATE = INFRA / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    s3_events: list[dict[str, Any]] = field(default_factory=list)
+    eventbridge_patterns: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LocalStateMachine:
+    logical_id: str
+    name: str
+    arn: str
+    definition: str
+    type: str
+
+
+@dataclass
+class LocalPlan:
+    stack_name: str
+    buckets: dict[str, dict[str, Any]]
+    tables: dict[str, dict[str, Any]]
+    secrets: dict[str, dict[str, Any]]
+    functions: dict[str, LocalFunction]
+    state_machines: dict[str, LocalStateMachine]
+    outputs: dict[str, Any]
+
+
+class UnsupportedIntrinsic(ValueError):
+    pass
+
+
+class Resolver:
+    """Resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::Select``, ``Fn::If``."""
+
+    def __init__(self, refs: dict[str, Any], attributes: dict[str, Any], conditions: dict[str, bool]) -> None:
+        self.refs, self.attributes, self.conditions = refs, attributes, conditions
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._lookup(self.refs, arg)
+            if key == "Fn::GetAtt":
+                name = ".".join(arg) if isinstance(arg, list) else arg
+                return self._lookup(self.attributes, name)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self(item)) for item in self(arg[1]))
+            if key == "Fn::Select":
+                return self(arg[1])[int(self(arg[0]))]
+            if key == "Fn::If":
+                return self(arg[1] if self.conditions[arg[0]] else arg[2])
+            if key.startswith("Fn::") or key == "Condition":
+                raise UnsupportedIntrinsic(f"the local deployer does not support {key}")
+        return {key: self(item) for key, item in value.items()}
+
+    def _lookup(self, table: dict[str, Any], name: str) -> Any:
+        if name not in table:
+            raise UnsupportedIntrinsic(f"the local deployer cannot resolve {name!r}")
+        return table[name]
+
+    def _sub(self, arg: Any) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], {k: self(v) for k, v in arg[1].items()})
+        out, rest = [], text
+        while "${" in rest:
+            before, _, after = rest.partition("${")
+            name, _, rest = after.partition("}")
+            out.append(before)
+            if name in extra:
+                out.append(str(extra[name]))
+            elif "." in name and not name.startswith("AWS::"):
+                out.append(str(self._lookup(self.attributes, name)))
+            else:
+                out.append(str(self._lookup(self.refs, name)))
+        return "".join(out) + rest
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return dict(yaml_parse(path.read_text()))
+
+
+def plan(
+    parameters: dict[str, Any],
+    stack_name: str = "revoice-local",
+    path: Path = TEMPLATE,
+    known_refs: dict[str, str] | None = None,
+) -> LocalPlan:
+    """Everything the local stack creates, resolved from the template with these parameter values.
+
+    ``known_refs`` gives the real ``Ref`` of resources whose ARN only exists once created (secrets).
+    """
+    template = load_template(path)
+    params = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    params.update(parameters)
+    missing = [name for name, value in params.items() if value is None]
+    if missing:
+        raise ValueError(f"template parameters without a value: {', '.join(missing)}")
+    resources: dict[str, dict[str, Any]] = template["Resources"]
+    refs: dict[str, Any] = {k: str(v) for k, v in params.items()}
+    refs.update(
+        {
+            "AWS::StackName": stack_name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+    )
+    attributes: dict[str, Any] = {}
+    early = Resolver(refs, attributes, {})
+    for logical_id, resource in resources.items():
+        kind = resource["Type"]
+        name = f"{stack_name}-{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            name = early(resource.get("Properties", {}).get("BucketName", name.lower()))
+            refs[logical_id], attributes[f"{logical_id}.Arn"] = name, f"arn:aws:s3:::{name}"
+        elif kind == "AWS::DynamoDB::Table":
+            refs[logical_id] = name
+            attributes[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        elif kind == "AWS::Serverless::Function":
+            refs[logical_id] = name
+            attributes[f"{logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        elif kind == "AWS::Serverless::StateMachine":
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            refs[logical_id], attributes[f"{logical_id}.Arn"], attributes[f"{logical_id}.Name"] = arn, arn, name
+        elif kind == "AWS::SecretsManager::Secret":
+            refs[logical_id] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+    refs.update(known_refs or {})
+    conditions = {name: bool(early(cond)) for name, cond in template.get("Conditions", {}).items()}
+    resolve = Resolver(refs, attributes, conditions)
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    result = LocalPlan(stack_name, {}, {}, {}, {}, {}, {})
+    for logical_id, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::S3::Bucket":
+            result.buckets[logical_id] = {"name": refs[logical_id], **resolve(props)}
+        elif kind == "AWS::DynamoDB::Table":
+            result.tables[logical_id] = {"name": refs[logical_id], **resolve(props)}
+        elif kind == "AWS::SecretsManager::Secret":
+            result.secrets[logical_id] = {
+                "name": f"{stack_name}-{logical_id}",
+                "arn": refs[logical_id],
+                **resolve(props),
+            }
+        elif kind == "AWS::Serverless::Function":
+            result.functions[logical_id] = _function(logical_id, refs, attributes, globals_fn, props, resolve)
+        elif kind == "AWS::Serverless::StateMachine":
+            result.state_machines[logical_id] = _state_machine(logical_id, refs, attributes, props, resolve, path)
+    result.outputs = {name: resolve(spec["Value"]) for name, spec in template.get("Outputs", {}).items()}
+    return result
+
+
+def _function(
+    logical_id: str,
+    refs: dict[str, Any],
+    attributes: dict[str, Any],
+    globals_fn: dict[str, Any],
+    props: dict[str, Any],
+    resolve: Resolver,
+) -> LocalFunction:
+    env = {
+        **globals_fn.get("Environment", {}).get("Variables", {}),
+        **props.get("Environment", {}).get("Variables", {}),
+    }
+    function = LocalFunction(
+        logical_id=logical_id,
+        name=refs[logical_id],
+        arn=attributes[f"{logical_id}.Arn"],
+        handler=props["Handler"],
+        timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+        memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+        environment={k: str(v) for k, v in resolve(env).items()},
+    )
+    for event in props.get("Events", {}).values():
+        if event["Type"] == "S3":
+            function.s3_events.append(resolve(event["Properties"]))
+        elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+            function.eventbridge_patterns.append(resolve(event["Properties"]["Pattern"]))
+    return function
+
+
+def _state_machine(
+    logical_id: str,
+    refs: dict[str, Any],
+    attributes: dict[str, Any],
+    props: dict[str, Any],
+    resolve: Resolver,
+    path: Path,
+) -> LocalStateMachine:
+    definition = (path.parent / props["DefinitionUri"]).read_text()
+    for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    if "${" in definition:
+        raise UnsupportedIntrinsic("the state machine definition has unsubstituted ${...} placeholders")
+    json.loads(definition)
+    return LocalStateMachine(
+        logical_id, attributes[f"{logical_id}.Name"], refs[logical_id], definition, props.get("Type", "STANDARD")
+    )
