@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck infra unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("revoice needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -24,10 +24,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+infra: $(STAMP)
+	$(BIN)/cfn-lint infra/template.yaml
+	@mkdir -p build
+	$(BIN)/python -m revoice_local.stack.translate build/template.cfn.json
+	$(BIN)/cfn-lint build/template.cfn.json
+	$(BIN)/statelint infra/statemachine/*.asl.json
+
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck infra unit
 
 clean:
-	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache

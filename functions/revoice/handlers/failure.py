@@ -8,7 +8,7 @@ from revoice.handlers.runtime import jobs, logger, store
 from revoice.pipeline.failure import record_failure
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bucket = event.get("job", {}).get("bucket")
     document = record_failure(event, store=store(bucket), jobs=jobs())

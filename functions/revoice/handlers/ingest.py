@@ -11,7 +11,7 @@ from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []
     for record in S3Event.model_validate(event).Records:
@@ -24,6 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             jobs=jobs(),
             config=settings().run_config(),
         )
+        logger.set_correlation_id(outcome.job_id)
         logger.info("inbox object handled", extra={"key": key, **asdict(outcome)})
         outcomes.append(asdict(outcome))
     return {"jobs": outcomes}

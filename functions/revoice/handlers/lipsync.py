@@ -9,6 +9,6 @@ from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import lipsync
 
 
-@logger.inject_lambda_context(correlation_id_path="job.id")
+@logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return lipsync(JobState.model_validate(event), sync=sync_client(), jobs=jobs()).wire()

@@ -9,7 +9,7 @@ from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import push_media
 
 
-@logger.inject_lambda_context(correlation_id_path="job.id")
+@logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
     return push_media(state, store=store(state.job.bucket), sync=sync_client(), jobs=jobs()).wire()

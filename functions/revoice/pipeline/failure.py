@@ -36,8 +36,8 @@ def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable)
     if store.exists(layout.result_key(job_id)):
         document["ignored"] = "the job's result is already stored; nothing was marked failed"
         return document
-    store.put_json(layout.error_key(job_id), document)
     jobs.failed(job_id, document["step"], document["errorCode"], document["reason"], layout.error_key(job_id))
+    store.put_json(layout.error_key(job_id), document)
     return document
 
 

@@ -107,17 +107,16 @@ def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> Ob
 
 
 def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobTable) -> None:
+    """Record the rejection in the job table, then in ``failed/<job>/error.json`` (what users read)."""
     error_key = layout.error_key(job_id)
-    store.put_json(
-        error_key,
-        {
-            "jobId": job_id,
-            "status": "REJECTED",
-            "step": "ingest",
-            "errorCode": error.code,
-            "reason": error.reason,
-            "trigger": key,
-            "failedAt": utcnow(),
-        },
-    )
     jobs.rejected(job_id, key, error.code, error.reason, error_key)
+    document = {
+        "jobId": job_id,
+        "status": "REJECTED",
+        "step": "ingest",
+        "errorCode": error.code,
+        "reason": error.reason,
+        "trigger": key,
+        "failedAt": utcnow(),
+    }
+    store.put_json(error_key, document)

@@ -50,7 +50,7 @@ class JobManifest(BaseModel):
     stability: float | None = Field(default=None, ge=0, le=1)
     similarity_boost: float | None = Field(default=None, ge=0, le=1)
     poll_seconds: int | None = Field(default=None, ge=1, le=300)
-    timeout_seconds: int | None = Field(default=None, ge=60, le=86_400)
+    timeout_seconds: int | None = Field(default=None, ge=5, le=86_400)
 
     @field_validator("script")
     @classmethod

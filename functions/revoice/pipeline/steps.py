@@ -209,8 +209,8 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs
         speech = layout.speech_key(job_id, layout.suffix(urlsplit(speech_url).path))
         copy(speech_url, speech, layout.content_type(speech))
     result = result_document(state, speech_key=speech, store_started=started)
-    store.put_json(layout.result_key(job_id), result)
     jobs.succeeded(job_id, layout.result_key(job_id))
+    store.put_json(layout.result_key(job_id), result)
     return result
 
 

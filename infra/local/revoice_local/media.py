@@ -114,12 +114,18 @@ def read_audio(path: Path, rate: int = SPEECH_RATE) -> Samples:
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
 
-def make_talking_head(path: Path, script: str, voice_id: str = "speaker", size: tuple[int, int] = (320, 240)) -> None:
+def make_talking_head(
+    path: Path,
+    script: str,
+    voice_id: str = "speaker",
+    size: tuple[int, int] = (320, 240),
+    background: tuple[int, int, int] = (40, 70, 110),
+) -> None:
     """A short talking-head clip: a face whose mouth moves with its own synthesised voice."""
     audio = synthesize_speech(script, voice_pitch(voice_id))
     duration = len(audio) / SPEECH_RATE
     width, height = size
-    base = _face_canvas(width, height)
+    base = _face_canvas(width, height, background)
     total = max(1, int(duration * FPS))
     frames = (_with_mouth(base, level) for level in _frame_loudness(audio, total))
     _encode(path, frames, audio, SPEECH_RATE, width, height)
@@ -184,10 +190,10 @@ def _voiced(seconds: float, f0: float, f1: float, f2: float) -> Samples:
     return (0.6 * signal * envelope / peak).astype(np.float32)
 
 
-def _face_canvas(width: int, height: int) -> Frame:
+def _face_canvas(width: int, height: int, background: tuple[int, int, int] = (40, 70, 110)) -> Frame:
     y, x = np.mgrid[0:height, 0:width]
     frame = np.empty((height, width, 3), np.uint8)
-    frame[:] = (40, 70, 110)
+    frame[:] = background
     cx, cy, r = width / 2, height / 2, min(width, height) * 0.38
     frame[((x - cx) / r) ** 2 + ((y - cy) / (r * 1.15)) ** 2 <= 1] = (232, 190, 160)
     for ex in (cx - r * 0.38, cx + r * 0.38):

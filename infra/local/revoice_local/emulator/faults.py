@@ -19,8 +19,10 @@ class FaultBook:
         self.injected: list[tuple[str, str]] = []
 
     def replace(self, rules: list[FaultRule]) -> None:
+        """A new fault plan: these rules, and a fresh record of what was injected."""
         with self._lock:
             self._rules = [rule.model_copy() for rule in rules]
+            self.injected = []
 
     def add(self, rules: list[FaultRule]) -> None:
         with self._lock:

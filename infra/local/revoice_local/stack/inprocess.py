@@ -5,12 +5,16 @@ private ``LambdaFunction._invoke_lambda(self, event) -> (payload_json, errored, 
 with an in-process call runs the real handlers with the real events; errors come back shaped as the
 Lambda runtime shapes them, so Step Functions' Retry and Catch see the exception class by name.
 A test guards this seam: if moto moves it, the suite fails loudly instead of silently not running code.
+
+S3 invokes Lambda asynchronously in AWS, and moto notifies before it has stored the object's metadata,
+so invocations coming from moto's S3 notifications run on a thread shortly after the upload returns.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import sys
 import threading
 import time
 import traceback
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEAM = ("moto.awslambda.models", "LambdaFunction", "_invoke_lambda")
+S3_NOTIFIER = "moto.s3.notifications"
+ASYNC_DELAY_SECONDS = 0.2
 
 
 @dataclass
@@ -62,8 +68,8 @@ class Invocations:
 INVOCATIONS = Invocations()
 
 
-def seam_target() -> Any:
-    module_name, class_name, method = SEAM
+def seam_target(seam: tuple[str, str, str] = SEAM) -> Any:
+    module_name, class_name, method = seam
     cls = getattr(importlib.import_module(module_name), class_name)
     if not callable(getattr(cls, method, None)):
         raise RuntimeError(
@@ -79,6 +85,24 @@ def install() -> None:
 
 def _invoke_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
     payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+    if _called_by(S3_NOTIFIER):
+        timer = threading.Timer(ASYNC_DELAY_SECONDS, _run, args=(self, payload))
+        timer.daemon = True
+        timer.start()
+        return "", False, ""
+    return _run(self, payload)
+
+
+def _called_by(module: str) -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == module:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _run(self: Any, payload: Any) -> tuple[str, bool, str]:
     module_name, _, attribute = self.handler.rpartition(".")
     context = LocalContext(self.function_name, self.function_arn, int(self.memory_size), int(self.timeout))
     for hook in list(INVOCATIONS.hooks):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -68,6 +69,7 @@ class LocalStack:
 
         inprocess.install()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("moto.stepfunctions").setLevel(logging.ERROR)  # it warns on every Fail state
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -233,11 +235,16 @@ def _all_env_keys(parameters: dict[str, Any], stack_name: str) -> set[str]:
 
 
 def _reset_handler_caches() -> None:
-    """Handlers cache clients per "container"; a new local stack is a new set of containers."""
-    from aws_lambda_powertools.utilities import parameters
+    """Handlers cache clients per "container"; a new local stack is a new set of containers.
 
-    from revoice.handlers import runtime
-
+    Only clears what was already imported: importing the handlers' runtime before the stack's
+    environment is exported would create their Logger with the wrong settings.
+    """
+    runtime = sys.modules.get("revoice.handlers.runtime")
+    if runtime is None:
+        return
     for cached in (runtime.settings, runtime._boto3_client, runtime._dynamodb_table, runtime._client_for):
         cached.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        parameters.clear_caches()

@@ -1,0 +1,66 @@
+"""The sample events in events/ are what the handlers really receive, and the handlers accept them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from revoice.handlers.events import S3Event
+from revoice.pipeline.state import JobState
+from revoice_local.stack.stack import LocalStack
+from tests.e2e.conftest import Jobs
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("state-*.json")))
+def test_every_state_sample_is_a_valid_job_state(name: str) -> None:
+    state = JobState.model_validate(load(name))
+    assert state.job.id
+
+
+@pytest.mark.parametrize("name", ["s3-manifest-put.json", "s3-video-put.json"])
+def test_every_s3_sample_parses(name: str) -> None:
+    assert S3Event.model_validate(load(name)).Records[0].version
+
+
+def _invoke(stack: LocalStack, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    answer = boto3.client("lambda").invoke(
+        FunctionName=f"{stack.stack_name}-{function}", Payload=json.dumps(event).encode()
+    )
+    return dict(json.loads(answer["Payload"].read()))
+
+
+def test_the_manifest_sample_starts_a_job_through_the_ingest_handler(stack: LocalStack, jobs: Jobs) -> None:
+    key = "inbox/product launch.json"
+    body = json.dumps({"source": jobs.put_video("speaker"), "script": "Launch day!"}).encode()
+    etag = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body)["ETag"].strip('"')
+    event = load("s3-manifest-put.json")
+    event["Records"][0]["s3"]["bucket"]["name"] = stack.bucket
+    event["Records"][0]["s3"]["object"]["eTag"] = etag
+    [outcome] = _invoke(stack, "IngestFunction", event)["jobs"]
+    assert outcome["status"] in ("started", "duplicate")
+    assert outcome["job_id"].startswith("product-launch-")
+    assert stack.wait_for_job(outcome["job_id"]).status == "SUCCEEDED"
+
+
+def test_the_aborted_sample_is_recorded_by_the_failure_handler(stack: LocalStack) -> None:
+    event = load("execution-aborted.json")
+    document = _invoke(stack, "FailureFunction", event)
+    assert (document["errorCode"], document["jobId"]) == ("execution_aborted", event["detail"]["name"])
+    assert stack.read_json(f"failed/{event['detail']['name']}/error.json") == document
+
+
+def test_the_failure_sample_names_the_step_and_the_generation_error(stack: LocalStack) -> None:
+    event = load("state-failure.json")
+    event["job"]["bucket"] = stack.bucket
+    document = _invoke(stack, "FailureFunction", event)
+    assert (document["step"], document["errorCode"]) == ("lipsync", "lipsync_face_not_found")
