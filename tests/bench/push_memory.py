@@ -1,0 +1,144 @@
+"""Peak memory of the push step moving one large object from S3 to sync. labs storage.
+
+    .venv/bin/python -m tests.bench.push_memory 1024        # MiB; prints one line of figures
+
+moto and the emulator run as their own processes, the object is put by another, so the figure is
+the push step's own: the process that runs ``push_media`` reports its peak RSS (``ru_maxrss``).
+Not part of ``make test``: it moves gigabytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+
+BUCKET = "bench-jobs"
+KEY = "media/big.mp4"
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _put_object(size: int) -> None:
+    """Upload a sparse file of ``size`` bytes that starts like an MP4 (in its own process)."""
+    path = Path(f"/tmp/revoice-bench-{size}.mp4")
+    with path.open("wb") as out:
+        out.write(MP4_HEAD)
+        out.truncate(size)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.upload_file(str(path), BUCKET, KEY)
+    path.unlink()
+
+
+def _push(emulator_url: str, api_key: str) -> dict[str, float]:
+    """Run the push step as its Lambda would, and report this process's memory."""
+    from revoice.pipeline.manifest import JobManifest
+    from revoice.pipeline.state import JobRef, JobState, RunConfig, utcnow
+    from revoice.pipeline.steps import push_media
+    from revoice.pipeline.stores import ObjectStore
+    from revoice.sync import SyncClient
+
+    class NoTable:
+        def entered(self, *_: object) -> None:
+            pass
+
+    state = JobState(
+        job=JobRef(
+            id="bench-0000000000000000", bucket=BUCKET, key="inbox/bench.json", version="v", received_at=utcnow()
+        ),
+        manifest=JobManifest(source=KEY, script="bench"),
+        config=RunConfig(),
+    )
+    client = SyncClient(api_key, base_url=emulator_url, timeout=600)
+    store = ObjectStore(BUCKET, boto3.client("s3"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.monotonic()
+    pushed = push_media(state, store=store, sync=client, jobs=NoTable())  # type: ignore[arg-type]
+    took = time.monotonic() - started
+    assert pushed.assets is not None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size_mib = pushed.assets.source.size / 2**20
+    return {
+        "size_mib": size_mib,
+        "baseline_rss_mib": round(before, 1),
+        "peak_rss_mib": round(peak, 1),
+        "seconds": round(took, 2),
+        "mib_per_s": round(size_mib / took, 1),
+    }
+
+
+def main() -> None:
+    if sys.argv[1] == "--put":
+        _put_object(int(sys.argv[2]))
+        return
+    if sys.argv[1] == "--push":
+        print(json.dumps(_push(sys.argv[2], sys.argv[3])))
+        return
+    size = int(sys.argv[1]) * 2**20
+    moto_port, emulator_port = _port(), _port()
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+    }
+    bin_dir = Path(sys.executable).parent
+    servers = [
+        subprocess.Popen(
+            [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [str(bin_dir / "revoice"), "emulator", "--port", str(emulator_port), "--api-key", "bench"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        _wait(f"http://127.0.0.1:{moto_port}/moto-api/")
+        _wait(f"http://127.0.0.1:{emulator_port}/health")
+        subprocess.run([sys.executable, "-m", "tests.bench.push_memory", "--put", str(size)], env=env, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.bench.push_memory", "--push", f"http://127.0.0.1:{emulator_port}", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(result.stdout.strip().splitlines()[-1])
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
