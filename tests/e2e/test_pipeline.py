@@ -177,7 +177,7 @@ def test_an_aborted_execution_is_recorded_as_failed(stack: LocalStack, jobs: Job
     import time
 
     stack.emulator.emulator.config.processing_seconds = 100_000
-    key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE})
+    key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE, "callback": False})
     job_id = jobs.job_id(key)
     deadline = time.monotonic() + 30
     while (stack.job(job_id) or {}).get("step") != "lipsync":

@@ -64,3 +64,31 @@ def test_the_failure_sample_names_the_step_and_the_generation_error(stack: Local
     event["job"]["bucket"] = stack.bucket
     document = _invoke(stack, "FailureFunction", event)
     assert (document["step"], document["errorCode"]) == ("lipsync", "lipsync_face_not_found")
+
+
+def test_the_webhook_sample_is_refused_as_stale_and_accepted_once_re_signed(stack: LocalStack) -> None:
+    from revoice.sync.webhook import sign
+
+    event = load("http-webhook.json")
+    stale = _invoke(stack, "WebhookFunction", event)
+    assert (stale["statusCode"], json.loads(stale["body"])["message"]) == (401, "stale signature timestamp")
+    event["headers"]["sync-signature"] = sign(event["body"].encode(), stack.emulator.config.webhook_secret)
+    fresh = _invoke(stack, "WebhookFunction", event)
+    assert (fresh["statusCode"], json.loads(fresh["body"])["outcome"]) == (200, "stored")
+
+
+def test_the_api_samples_are_answered_by_the_api_handler(stack: LocalStack, jobs: Jobs) -> None:
+    post, get = load("http-post-job.json"), load("http-get-job.json")
+    for event in (post, get):
+        event["headers"]["authorization"] = f"Bearer {stack.api_token}"
+    body = json.loads(post["body"])
+    body.update(source=jobs.put_video("speaker"), target=jobs.put_video("presenter"))
+    post["body"] = json.dumps(body)
+    post["headers"]["idempotency-key"] = f"{jobs.prefix}-sample"
+    started = json.loads(_invoke(stack, "ApiFunction", post)["body"])
+    assert started["status"] == "RUNNING"
+    get["pathParameters"]["id"] = started["jobId"]
+    get["rawPath"] = get["requestContext"]["http"]["path"] = f"/jobs/{started['jobId']}"
+    report = _invoke(stack, "ApiFunction", get)
+    assert (report["statusCode"], json.loads(report["body"])["jobId"]) == (200, started["jobId"])
+    assert stack.wait_for_job(started["jobId"]).status == "SUCCEEDED"

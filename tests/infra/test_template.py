@@ -21,7 +21,9 @@ def test_the_execution_has_an_overall_timeout() -> None:
     assert 0 < ASL["TimeoutSeconds"] <= 24 * 3600
 
 
-@pytest.mark.parametrize("name", [n for n, s in STATES.items() if s["Type"] == "Task" and n != "Record failure"])
+@pytest.mark.parametrize(
+    "name", [n for n, s in STATES.items() if s["Type"] == "Task" and n not in ("Record failure", "Wait for callback")]
+)
 def test_every_task_retries_transient_errors_and_catches_everything_else(name: str) -> None:
     state = STATES[name]
     retried = {error for rule in state["Retry"] for error in rule["ErrorEquals"]}
@@ -32,6 +34,16 @@ def test_every_task_retries_transient_errors_and_catches_everything_else(name: s
     assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]]
     assert STATES[state["Catch"][0]["Next"]]["Next"] == "Record failure"
     assert state["TimeoutSecondsPath"] == "$.config.taskTimeoutSeconds"
+
+
+def test_a_lost_webhook_times_out_into_the_polling_loop() -> None:
+    state = STATES["Wait for callback"]
+    assert state["Resource"].endswith(".waitForTaskToken")
+    assert state["TimeoutSecondsPath"] == "$.config.callbackTimeoutSeconds"
+    timeout = next(c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
+    assert timeout["Next"] == "Wait for lip-sync"
+    assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Lip-sync failed"}
+    assert STATES["Callback or poll?"]["Default"] == "Wait for lip-sync"
 
 
 def test_every_wait_reads_its_seconds_from_the_job_config() -> None:
@@ -65,7 +77,7 @@ def test_every_failure_path_ends_in_the_failure_recorder() -> None:
 
 def test_the_local_plan_is_the_templates_resources() -> None:
     template = load_template()
-    local = plan({"SyncApiKey": "k"})
+    local = plan({"SyncApiKey": "k", "ApiToken": "t" * 16})
     kinds = {lid: r["Type"] for lid, r in template["Resources"].items()}
     assert set(local.functions) == {lid for lid, k in kinds.items() if k == "AWS::Serverless::Function"}
     assert set(local.tables) == {lid for lid, k in kinds.items() if k == "AWS::DynamoDB::Table"}

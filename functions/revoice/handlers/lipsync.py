@@ -1,14 +1,23 @@
-"""Task: start the lip-sync generation, or check on it."""
+"""Task: start the lip-sync generation, park the task token for its webhook, or check on it."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, sync_client
+from revoice.handlers.runtime import callbacks, jobs, logger, resumer, sync_client
+from revoice.pipeline.callbacks import park_token
 from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import lipsync
 
 
-@logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return lipsync(JobState.model_validate(event), sync=sync_client(), jobs=jobs()).wire()
+    if "taskToken" in event:
+        state = JobState.model_validate(event["state"])
+        logger.set_correlation_id(state.job.id)
+        outcome = park_token(state, event["taskToken"], store=callbacks(), resumer=resumer(), sync=sync_client())
+        logger.info("waiting for the completion webhook", extra={"outcome": outcome})
+        return {"outcome": outcome}
+    state = JobState.model_validate(event)
+    logger.set_correlation_id(state.job.id)
+    return lipsync(state, sync=sync_client(), jobs=jobs()).wire()

@@ -12,11 +12,12 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
+    from revoice.pipeline.callbacks import CallbackStore, Resumer
     from revoice.pipeline.stores import Executions, JobTable, ObjectStore, VoiceRecords
     from revoice.sync import SyncClient
 
@@ -41,6 +42,18 @@ class Settings(BaseModel):
     max_upload_bytes: int = 5 * 1024**3
     default_model: str = "lipsync-2"
     sync_timeout_seconds: float = 30.0
+    callbacks_table: str | None = None
+    callback_timeout_seconds: int = 1800
+    webhook_url: str | None = None
+    webhooks_enabled: bool = False
+    webhook_base_url: str | None = None
+    sync_webhook_secret_arn: str | None = None
+    api_token_secret_arn: str | None = None
+
+    @field_validator("webhook_url", "webhook_base_url", "state_machine_arn", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,6 +69,8 @@ class Settings(BaseModel):
             task_timeout_seconds=self.task_timeout_seconds,
             max_upload_bytes=self.max_upload_bytes,
             model=self.default_model,
+            webhook_url=self.webhook_url,
+            callback_timeout_seconds=self.callback_timeout_seconds,
         )
 
 
@@ -99,17 +114,37 @@ def voices() -> VoiceRecords:
 def executions() -> Executions:
     from revoice.pipeline.stores import Executions
 
-    arn = settings().state_machine_arn
-    if not arn:
-        raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
+    arn = _required(settings().state_machine_arn, "STATE_MACHINE_ARN")
     return Executions(arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
 
 
-def sync_client() -> SyncClient:
+def callbacks() -> CallbackStore:
+    from revoice.pipeline.callbacks import CallbackStore
+
+    return CallbackStore(_dynamodb_table(_required(settings().callbacks_table, "CALLBACKS_TABLE")))  # type: ignore[arg-type]
+
+
+def resumer() -> Resumer:
+    from revoice.pipeline.callbacks import Resumer
+
+    return Resumer(_boto3_client("stepfunctions"))  # type: ignore[arg-type]
+
+
+def secret(arn: str | None, variable: str) -> str:
+    """A secret's value from Secrets Manager, cached for five minutes."""
     from aws_lambda_powertools.utilities import parameters
 
-    key = parameters.get_secret(settings().sync_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
-    return _client_for(str(key))
+    return str(parameters.get_secret(_required(arn, variable), max_age=SECRET_MAX_AGE_SECONDS))
+
+
+def sync_client() -> SyncClient:
+    return _client_for(secret(settings().sync_api_key_secret_arn, "SYNC_API_KEY_SECRET_ARN"))
+
+
+def _required(value: str | None, variable: str) -> str:
+    if not value:
+        raise RuntimeError(f"{variable} is not set for this function")
+    return value
 
 
 @lru_cache(maxsize=1)

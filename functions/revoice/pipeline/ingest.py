@@ -45,23 +45,41 @@ def ingest_object(
     except JobInputError as error:
         reject(job_id, key, error, store=store, jobs=jobs)
         return IngestOutcome(job_id, "rejected", str(error))
-    if manifest.model:
-        config = config.model_copy(update={"model": manifest.model})
-    if manifest.poll_seconds:
-        config = config.model_copy(update={"poll_seconds": manifest.poll_seconds})
-    if manifest.timeout_seconds:
-        polls = max(1, manifest.timeout_seconds // config.poll_seconds)
-        config = config.model_copy(update={"max_generation_polls": polls})
-    state = JobState(
-        job=JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=utcnow()),
-        manifest=manifest,
-        config=config,
-    )
-    arn = executions.start(job_id, state.wire())
-    if arn is None:
+    job = JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=utcnow())
+    if start_job(job, manifest, config, executions=executions, jobs=jobs) is None:
         return IngestOutcome(job_id, "duplicate", "an execution for this object version already exists")
-    jobs.accepted(job_id, key, manifest.source, arn)
     return IngestOutcome(job_id, "started")
+
+
+def job_config(config: RunConfig, manifest: JobManifest) -> RunConfig:
+    """The stack's defaults, adjusted by what the manifest asks for."""
+    update: dict[str, object] = {}
+    if manifest.model:
+        update["model"] = manifest.model
+    poll_seconds = manifest.poll_seconds or config.poll_seconds
+    update["poll_seconds"] = poll_seconds
+    if manifest.timeout_seconds:
+        update["max_generation_polls"] = max(1, manifest.timeout_seconds // poll_seconds)
+    if not manifest.callback:
+        update["webhook_url"] = None
+    return config.model_copy(update=update)
+
+
+def start_job(
+    job: JobRef,
+    manifest: JobManifest,
+    config: RunConfig,
+    *,
+    executions: Executions,
+    jobs: JobTable,
+    request_hash: str | None = None,
+) -> str | None:
+    """Start the job's execution (named by its id); None when it already exists."""
+    state = JobState(job=job, manifest=manifest, config=job_config(config, manifest))
+    arn = executions.start(job.id, state.wire())
+    if arn is not None:
+        jobs.accepted(job.id, job.key, manifest.source, arn, request_hash=request_hash)
+    return arn
 
 
 def read_job(key: str, kind: str, store: ObjectStore) -> JobManifest:

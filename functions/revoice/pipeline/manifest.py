@@ -31,6 +31,7 @@ METADATA_FIELDS = (
     "similarity-boost",
     "poll-seconds",
     "timeout-seconds",
+    "callback",
 )
 
 
@@ -51,6 +52,7 @@ class JobManifest(BaseModel):
     similarity_boost: float | None = Field(default=None, ge=0, le=1)
     poll_seconds: int | None = Field(default=None, ge=1, le=300)
     timeout_seconds: int | None = Field(default=None, ge=5, le=86_400)
+    callback: bool = Field(default=True, description="wait for sync. labs' webhook where the stack has one")
 
     @field_validator("script")
     @classmethod

@@ -41,6 +41,8 @@ class RunConfig(Section):
     task_timeout_seconds: int = 900
     max_upload_bytes: int = 5 * 1024**3
     model: str = "lipsync-2"
+    webhook_url: str | None = None
+    callback_timeout_seconds: int = 1800
 
 
 class PushedVideo(Section):
@@ -107,3 +109,7 @@ class JobState(Section):
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def wire(section: Section) -> dict[str, Any]:
+    return section.model_dump(by_alias=True, exclude_none=True, mode="json")

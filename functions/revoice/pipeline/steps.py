@@ -138,7 +138,7 @@ def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
     return state
 
 
-def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, webhook_url: str | None = None) -> JobState:
+def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
     """Start the generation (idempotent by job id), or check on it."""
     assert state.assets is not None
     assert state.voice is not None
@@ -146,7 +146,7 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, webhook_url: s
         if state.generation is None:
             jobs.entered(state.job.id, "lipsync")
             started = utcnow()
-            generation = sync.create_generation(generation_request(state, webhook_url), idempotency_key=state.job.id)
+            generation = sync.create_generation(generation_request(state), idempotency_key=state.job.id)
         else:
             started = state.generation.started_at
             generation = sync.get_generation(state.generation.id)
@@ -169,7 +169,7 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, webhook_url: s
     return state
 
 
-def generation_request(state: JobState, webhook_url: str | None) -> GenerateRequest:
+def generation_request(state: JobState) -> GenerateRequest:
     assert state.assets is not None
     assert state.voice is not None
     video = MediaInput(type="video", asset_id=state.assets.target.asset_id)
@@ -189,7 +189,7 @@ def generation_request(state: JobState, webhook_url: str | None) -> GenerateRequ
         model=state.config.model,
         input=[video, sound],
         options={"sync_mode": state.manifest.sync_mode},
-        webhook_url=webhook_url,
+        webhook_url=state.config.webhook_url,
         output_file_name=state.manifest.output_name,
     )
 

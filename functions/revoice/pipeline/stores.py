@@ -63,6 +63,16 @@ class ObjectStore:
     def open(self, key: str) -> IO[bytes]:
         return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]  # type: ignore[return-value]
 
+    def read_json(self, key: str) -> Any:
+        """The JSON document at ``key``, or None when there is none."""
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        return json.loads(body)
+
     def put_json(self, key: str, document: Any) -> None:
         self._s3.put_object(
             Bucket=self.bucket, Key=key, Body=json.dumps(document, indent=2).encode(), ContentType="application/json"
@@ -101,8 +111,11 @@ class JobTable:
             raise
         return True
 
-    def accepted(self, job_id: str, trigger_key: str, source: str, execution_arn: str) -> None:
+    def accepted(
+        self, job_id: str, trigger_key: str, source: str, execution_arn: str, request_hash: str | None = None
+    ) -> None:
         """Record a new job; a duplicate start of a job already recorded changes nothing."""
+        extra = {"requestHash": request_hash} if request_hash else {}
         self._update(
             job_id,
             "attribute_not_exists(jobId)",
@@ -112,6 +125,7 @@ class JobTable:
             source=source,
             executionArn=execution_arn,
             startedAt=utcnow(),
+            **extra,
         )
 
     def rejected(self, job_id: str, trigger_key: str, code: str, reason: str, error_key: str) -> None:

@@ -7,7 +7,6 @@ that never carries it.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
@@ -34,10 +33,10 @@ from revoice.sync.models import (
     Voice,
 )
 from revoice.sync.retry import RetryPolicy
+from revoice.sync.streams import CHUNK_BYTES, reader
 
 DEFAULT_BASE_URL = "https://api.sync.so"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=60.0, pool=5.0)
-CHUNK_BYTES = 1024 * 1024
 TtsShape = Literal["auto", "jobs", "tts"]
 # A 503 for these codes means "try later"; any other 503 from /v2/tts/jobs means "not enabled here".
 TTS_BUSY_CODES = frozenset({"elevenlabs_service_unavailable"})
@@ -214,7 +213,7 @@ class SyncClient:
 
         response, _ = self._send(start, "GET download")
         try:
-            yield io.BufferedReader(_ResponseStream(response), CHUNK_BYTES)
+            yield reader(response)
         finally:
             response.close()
 
@@ -367,28 +366,6 @@ class SyncClient:
 
     def webhook_secret(self) -> str:
         return str(self._json("GET", "/v2/organizations/webhook/secret")["secret"])
-
-
-class _ResponseStream(io.RawIOBase):
-    """A streamed httpx response as a file object, for readers that want ``read(n)``."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._chunks = response.iter_bytes()
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
 
 
 def _chunks(stream: IO[bytes]) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
 from revoice_local.stack import inprocess
 from revoice_local.stack.deploy import deploy
+from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.template import REGION, LocalPlan
 
 AWS_ENV = {
@@ -36,7 +38,12 @@ AWS_ENV = {
     "AWS_REGION": REGION,
 }
 log = logging.getLogger(__name__)
-LOCAL_PARAMETERS = {"PollIntervalSeconds": 1, "TtsPollIntervalSeconds": 1, "TaskTimeoutSeconds": 120}
+LOCAL_PARAMETERS = {
+    "PollIntervalSeconds": 1,
+    "TtsPollIntervalSeconds": 1,
+    "TaskTimeoutSeconds": 120,
+    "CallbackTimeoutSeconds": 5,
+}
 WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
 
 
@@ -79,18 +86,25 @@ class LocalStack:
         )
         configured.raise_for_status()
         self.emulator = EmulatorServer(self._emulator_config).start()
+        self.api = HttpApiRelay()
+        self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
         self._set_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(port)})
         parameters = {
             **LOCAL_PARAMETERS,
             "SyncApiKey": self.emulator.config.api_key,
             "SyncBaseUrl": self.emulator.url,
+            "SyncWebhookSecret": self.emulator.config.webhook_secret,
+            "WebhookBaseUrl": self.api.url,
+            "ApiToken": self.api_token,
             **self._parameters,
         }
         saved = {k: os.environ.get(k) for k in _all_env_keys(parameters, self.stack_name)}
         self._saved_env.update({k: v for k, v in saved.items() if k not in self._saved_env})
         _reset_handler_caches()
         self.plan: LocalPlan = deploy(parameters, self.stack_name)
+        self.api.configure(self.plan)
+        self.api.start()
         self.bucket = str(self.plan.outputs["JobsBucketName"])
         self.state_machine_arn = str(self.plan.outputs["StateMachineArn"])
         self.s3 = boto3.client("s3")
@@ -103,6 +117,7 @@ class LocalStack:
     def stop(self) -> None:
         self._stop.set()
         self._watcher.join(timeout=5)
+        self.api.stop()
         self.emulator.stop()
         self.moto.stop()
         for key, value in self._saved_env.items():

@@ -30,6 +30,7 @@ class LocalFunction:
     memory: int
     environment: dict[str, str]
     s3_events: list[dict[str, Any]] = field(default_factory=list)
+    http_routes: list[tuple[str, str]] = field(default_factory=list)
     eventbridge_patterns: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -83,6 +84,14 @@ class Resolver:
                 return self(arg[1])[int(self(arg[0]))]
             if key == "Fn::If":
                 return self(arg[1] if self.conditions[arg[0]] else arg[2])
+            if key == "Fn::Equals":
+                return self(arg[0]) == self(arg[1])
+            if key == "Fn::Not":
+                return not self(arg[0])
+            if key == "Fn::And":
+                return all(self(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self(item) for item in arg)
             if key.startswith("Fn::") or key == "Condition":
                 raise UnsupportedIntrinsic(f"the local deployer does not support {key}")
         return {key: self(item) for key, item in value.items()}
@@ -154,10 +163,13 @@ def plan(
             refs[logical_id] = name
             attributes[f"{logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         elif kind == "AWS::Serverless::StateMachine":
+            name = early(resource.get("Properties", {}).get("Name", name))
             arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
             refs[logical_id], attributes[f"{logical_id}.Arn"], attributes[f"{logical_id}.Name"] = arn, arn, name
         elif kind == "AWS::SecretsManager::Secret":
             refs[logical_id] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+        elif kind == "AWS::Serverless::HttpApi":
+            refs[logical_id] = f"local{logical_id.lower()}"
     refs.update(known_refs or {})
     conditions = {name: bool(early(cond)) for name, cond in template.get("Conditions", {}).items()}
     resolve = Resolver(refs, attributes, conditions)
@@ -207,6 +219,9 @@ def _function(
     for event in props.get("Events", {}).values():
         if event["Type"] == "S3":
             function.s3_events.append(resolve(event["Properties"]))
+        elif event["Type"] == "HttpApi":
+            properties = resolve(event["Properties"])
+            function.http_routes.append((str(properties["Method"]).upper(), str(properties["Path"])))
         elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
             function.eventbridge_patterns.append(resolve(event["Properties"]["Pattern"]))
     return function

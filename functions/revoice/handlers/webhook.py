@@ -1,0 +1,58 @@
+"""HTTP API / function URL: sync. labs' completion webhook. Verify, then resume the waiting job.
+
+Nothing from a request that fails verification reaches Step Functions, DynamoDB or the logs beyond
+the reason it was refused. Oversized bodies are refused before anything else is looked at.
+"""
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from revoice.handlers.runtime import callbacks, logger, resumer, secret, settings
+from revoice.pipeline.callbacks import webhook_arrived
+from revoice.sync.errors import WebhookVerificationError
+from revoice.sync.models import Generation
+from revoice.sync.webhook import verify
+
+MAX_WEBHOOK_BYTES = 256 * 1024
+app = APIGatewayHttpResolver()
+
+
+def _answer(http_status: int, **body: Any) -> Response[str]:
+    return Response(status_code=http_status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@app.post("/webhooks/sync")
+def sync_webhook() -> Response[str]:
+    event = app.current_event
+    text = event.body or ""
+    if len(text) > MAX_WEBHOOK_BYTES * 4 // 3 + 4:
+        return _answer(413, message="webhook body too large")
+    raw = base64.b64decode(text) if event.is_base64_encoded else text.encode()
+    if len(raw) > MAX_WEBHOOK_BYTES:
+        return _answer(413, message="webhook body too large")
+    try:
+        verify(dict(event.headers), raw, secret(settings().sync_webhook_secret_arn, "SYNC_WEBHOOK_SECRET_ARN"))
+    except WebhookVerificationError as refused:
+        logger.warning("webhook refused", extra={"reason": refused.reason})
+        return _answer(401, message=refused.reason)
+    try:
+        payload = json.loads(raw)
+        generation = Generation.model_validate(payload)
+    except (ValueError, ValidationError):
+        return _answer(400, message="webhook body is not a generation")
+    logger.set_correlation_id(generation.id)
+    outcome = webhook_arrived(generation, payload, store=callbacks(), resumer=resumer())
+    logger.info(
+        "webhook accepted", extra={"generation": generation.id, "status": generation.status, "outcome": outcome}
+    )
+    return _answer(200, outcome=outcome)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

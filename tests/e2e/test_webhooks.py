@@ -1,0 +1,122 @@
+"""Completion callbacks through the local stack: the emulator's signed webhooks reach the webhook
+handler over real HTTP (the local HTTP API relay) and resume the waiting execution."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from revoice.sync.webhook import sign
+from revoice_local.emulator.config import FaultRule
+from revoice_local.stack import inprocess
+from revoice_local.stack.stack import LocalStack
+from tests.e2e.conftest import Jobs
+
+LINE = "A line for the webhook tests."
+
+
+def _webhook_invocations() -> int:
+    return inprocess.INVOCATIONS.by_function["revoice-local-WebhookFunction"]
+
+
+def test_a_webhook_resumes_the_job_with_fewer_transitions_than_polling(stack: LocalStack, jobs: Jobs) -> None:
+    stack.emulator.emulator.config.processing_seconds = 40  # 2 s at the test time scale
+    hooked = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
+    polled = jobs.run({"source": jobs.put_video("speaker"), "script": LINE, "callback": False})
+    assert hooked.result is not None
+    assert polled.result is not None
+    webhook_transitions = stack.state_transitions(hooked.job_id)
+    polling_transitions = stack.state_transitions(polled.job_id)
+    print(f"\nstate transitions: webhook {webhook_transitions}, polling {polling_transitions}")
+    assert webhook_transitions < polling_transitions
+    assert hooked.result["generation"]["polls"] == 0
+    assert polled.result["generation"]["polls"] >= 2
+    names = [e["type"] for e in stack.history(hooked.job_id)]
+    assert "TaskSucceeded" in names
+
+
+def test_a_lost_webhook_falls_back_to_polling_and_still_completes(stack: LocalStack, jobs: Jobs) -> None:
+    stack.emulator.emulator.faults.replace([FaultRule(target="webhook", kind="webhook_lost", times=None)])
+    stack.emulator.emulator.config.processing_seconds = 40
+    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
+    assert end.result is not None
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in stack.history(end.job_id) if e["type"].endswith("StateEntered")
+    ]
+    assert "Wait for callback" in entered
+    assert "Check lip-sync" in entered
+
+
+@pytest.mark.parametrize("kind", ["webhook_duplicate", "webhook_reorder"])
+def test_duplicated_and_reordered_webhooks_change_nothing(stack: LocalStack, jobs: Jobs, kind: str) -> None:
+    stack.emulator.emulator.faults.replace([FaultRule(target="webhook", kind=kind, delay=0.3)])
+    stack.emulator.emulator.config.processing_seconds = 40
+    first = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE}, name="one")
+    second = jobs.drop_manifest({"source": jobs.put_video("presenter"), "script": LINE}, name="two")
+    for key in (first, second):
+        end = stack.wait_for_job(jobs.job_id(key))
+        assert end.status == "SUCCEEDED"
+        assert jobs.keys(f"failed/{end.job_id}/") == []
+    time.sleep(0.6)
+    assert all(d["delivered"] for d in stack.emulator.emulator.webhook_log[-3:])
+
+
+def _post(stack: LocalStack, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(
+        f"{stack.api.url}/webhooks/sync", content=body, headers={"content-type": "application/json", **headers}
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing signature header"),
+        ({"Sync-Signature": "t=1,v1=00"}, "stale signature timestamp"),
+        ({"Sync-Signature": "nonsense"}, "malformed signature header"),
+        ({"Sync-Signature": sign(b"{}", "whsec_someone_else")}, "signature mismatch"),
+    ],
+)
+def test_forged_malformed_and_stale_webhooks_are_refused_and_resume_nothing(
+    stack: LocalStack, headers: dict[str, str], reason: str
+) -> None:
+    before = dict(inprocess.INVOCATIONS.by_function)
+    body = json.dumps({"id": "gen-forged", "status": "COMPLETED", "outputUrl": "https://evil.example/x.mp4"}).encode()
+    answer = _post(stack, body, headers)
+    assert (answer.status_code, answer.json()["message"]) == (401, reason)
+    table = stack.dynamodb.Table(str(stack.plan.outputs["JobsTableName"]).replace("JobsTable", "CallbacksTable"))
+    assert "Item" not in table.get_item(Key={"generationId": "gen-forged"})
+    after = dict(inprocess.INVOCATIONS.by_function)
+    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {
+        "revoice-local-WebhookFunction": 1
+    }
+
+
+def test_a_replayed_webhook_signed_long_ago_is_refused(stack: LocalStack) -> None:
+    body = json.dumps({"id": "gen-replayed", "status": "COMPLETED"}).encode()
+    old = sign(body, stack.emulator.config.webhook_secret, int(time.time()) - 3600)
+    assert _post(stack, body, {"Sync-Signature": old}).status_code == 401
+
+
+def test_an_oversized_webhook_is_refused_before_anything_else(stack: LocalStack) -> None:
+    body = b'{"id": "x", "pad": "' + b"a" * (300 * 1024) + b'"}'
+    answer = _post(stack, body, {"Sync-Signature": sign(body, stack.emulator.config.webhook_secret)})
+    assert answer.status_code == 413
+
+
+def test_a_verified_webhook_for_an_unknown_or_running_generation_is_a_harmless_2xx(stack: LocalStack) -> None:
+    secret = stack.emulator.config.webhook_secret
+    for status, outcome in (("COMPLETED", "stored"), ("PROCESSING", "not_terminal")):
+        body = json.dumps({"id": f"gen-unknown-{status}", "status": status, "error_code": None}).encode()
+        answer = _post(stack, body, {"X-Signature-Primary": sign(body, secret)})
+        assert (answer.status_code, answer.json()["outcome"]) == (200, outcome)
+
+
+def test_a_webhook_that_arrives_before_the_job_waits_is_not_lost(stack: LocalStack, jobs: Jobs) -> None:
+    stack.emulator.emulator.config.processing_seconds = 0
+    stack.emulator.emulator.config.pending_seconds = 0
+    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
+    assert end.status == "SUCCEEDED"
+    assert stack.state_transitions(end.job_id) < 20
