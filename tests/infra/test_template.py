@@ -83,9 +83,11 @@ def test_the_local_plan_is_the_templates_resources() -> None:
     assert set(local.tables) == {lid for lid, k in kinds.items() if k == "AWS::DynamoDB::Table"}
     assert set(local.state_machines) == {lid for lid, k in kinds.items() if k == "AWS::Serverless::StateMachine"}
     machine = local.state_machines["JobStateMachine"]
+    tasks = {"PushFunction", "VoiceFunction", "SpeechFunction", "LipsyncFunction", "StoreFunction", "FailureFunction"}
     for function in local.functions.values():
-        if function.logical_id != "IngestFunction":
-            assert function.arn in machine.definition
+        assert (function.arn in machine.definition) == (function.logical_id in tasks)
+    assert local.functions["WebhookFunction"].http_routes == [("POST", "/webhooks/sync")]
+    assert local.functions["ApiFunction"].http_routes == [("POST", "/jobs"), ("GET", "/jobs/{id}")]
     assert local.functions["IngestFunction"].s3_events[0]["Filter"]["S3Key"]["Rules"] == [
         {"Name": "prefix", "Value": "inbox/"}
     ]
