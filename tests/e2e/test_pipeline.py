@@ -98,7 +98,7 @@ def test_the_same_s3_event_three_times_makes_one_execution_one_clone_one_generat
     captured: list[dict[str, object]] = []
     inprocess.INVOCATIONS.hooks.append(lambda name, payload: captured.append(payload) if "Ingest" in name else None)
     try:
-        key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE})
+        key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE, "voice": "fresh"})
         job_id = jobs.job_id(key)
         assert stack.wait_for_job(job_id).status == "SUCCEEDED"
     finally:
@@ -158,7 +158,7 @@ def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack:
             FaultRule(target="GET /outputs/*", kind="drop", times=1),
         ]
     )
-    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE}, timeout=120)
+    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE, "voice": "fresh"}, timeout=120)
     assert end.status == "SUCCEEDED"
     injected = stack.emulator.emulator.faults.injected
     assert len(injected) == 16

@@ -18,7 +18,8 @@ from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
     from revoice.pipeline.callbacks import CallbackStore, Resumer
-    from revoice.pipeline.stores import Executions, JobTable, ObjectStore, VoiceRecords
+    from revoice.pipeline.stores import Executions, JobTable, ObjectStore
+    from revoice.pipeline.voices import VoiceRegistry
     from revoice.sync import SyncClient
 
 logger = Logger()
@@ -48,6 +49,7 @@ class Settings(BaseModel):
     webhooks_enabled: bool = False
     webhook_base_url: str | None = None
     sync_webhook_secret_arn: str | None = None
+    voice_idle_ttl_hours: float = 72
     api_token_secret_arn: str | None = None
 
     @field_validator("webhook_url", "webhook_base_url", "state_machine_arn", mode="before")
@@ -105,10 +107,10 @@ def jobs() -> JobTable:
     return JobTable(_dynamodb_table(settings().jobs_table))  # type: ignore[arg-type]
 
 
-def voices() -> VoiceRecords:
-    from revoice.pipeline.stores import VoiceRecords
+def voices() -> VoiceRegistry:
+    from revoice.pipeline.voices import VoiceRegistry
 
-    return VoiceRecords(_dynamodb_table(settings().voices_table))  # type: ignore[arg-type]
+    return VoiceRegistry(_dynamodb_table(settings().voices_table))  # type: ignore[arg-type]
 
 
 def executions() -> Executions:

@@ -1,4 +1,4 @@
-"""Task: clone the speaker's voice from the source video."""
+"""Task: choose the job's voice (named, reused, or cloned, freeing a slot if the plan's are full)."""
 
 from typing import Any
 
@@ -6,10 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, sync_client, voices
 from revoice.pipeline.state import JobState
-from revoice.pipeline.steps import ensure_voice
+from revoice.pipeline.voice_lifecycle import ensure_voice
 
 
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
-    return ensure_voice(state, sync=sync_client(), voices=voices(), jobs=jobs()).wire()
+    return ensure_voice(state, sync=sync_client(), registry=voices(), jobs=jobs()).wire()

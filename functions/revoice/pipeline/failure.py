@@ -115,3 +115,12 @@ def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
         "execution": detail.get("executionArn"),
         "failedAt": utcnow(),
     }
+
+
+def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobTable) -> str | None:
+    """The voice the failed job was using, if any, so it can be let go of."""
+    voice = event.get("voice")
+    if isinstance(voice, dict) and voice.get("id"):
+        return str(voice["id"])
+    record = jobs.get(job_id) or {}
+    return str(record["voiceId"]) if record.get("voiceId") else None

@@ -12,7 +12,7 @@ import re
 from email.header import decode_header, make_header
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from revoice.pipeline.errors import JobInputError
 from revoice.sync.models import MAX_SCRIPT_CHARS, Model, SyncMode
@@ -32,6 +32,8 @@ METADATA_FIELDS = (
     "poll-seconds",
     "timeout-seconds",
     "callback",
+    "voice",
+    "voice-id",
 )
 
 
@@ -53,6 +55,20 @@ class JobManifest(BaseModel):
     poll_seconds: int | None = Field(default=None, ge=1, le=300)
     timeout_seconds: int | None = Field(default=None, ge=5, le=86_400)
     callback: bool = Field(default=True, description="wait for sync. labs' webhook where the stack has one")
+    voice: Literal["reuse", "fresh", "ephemeral"] = Field(
+        default="reuse", description="reuse a clone of the same source, clone afresh, or clone and delete after"
+    )
+    voice_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="speak in this existing voice (a clone or a built-in); no cloning",
+    )
+
+    @model_validator(mode="after")
+    def _one_voice_choice(self) -> JobManifest:
+        if self.voice_id and self.voice != "reuse":
+            raise ValueError(f"'voice_id' names a voice to use, so 'voice': '{self.voice}' cannot apply")
+        return self
 
     @field_validator("script")
     @classmethod

@@ -52,6 +52,7 @@ class PushedVideo(Section):
     asset_id: str
     url: str
     duration_seconds: float | None = None
+    sha256: str | None = None
 
 
 class Assets(Section):
@@ -65,6 +66,8 @@ class VoiceState(Section):
     id: str
     name: str
     cloned: bool
+    held: bool = False
+    ephemeral: bool = False
     started_at: str
     finished_at: str
 

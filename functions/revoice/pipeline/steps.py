@@ -6,6 +6,7 @@ and the generation's Idempotency-Key are derived from the job id, and results ov
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable
 from datetime import datetime
@@ -23,18 +24,19 @@ from revoice.pipeline.state import (
     JobState,
     PushedVideo,
     TtsState,
-    VoiceState,
     utcnow,
 )
-from revoice.pipeline.stores import JobTable, ObjectStore, VoiceRecords
+from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync import SyncClient, SyncError
 from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsJob, TtsProvider, TtsRequest
 
-CLONE_PREFIX = "revoice"
-
 
 def push_media(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: JobTable) -> JobState:
-    """Stream the source and target from S3 into sync. labs storage (once when they are the same)."""
+    """Stream the source and target from S3 into sync. labs storage (once when they are the same).
+
+    The source is hashed on its way through, so a later job can recognise the same audio and reuse
+    its clone whatever the object is called.
+    """
     jobs.entered(state.job.id, "push")
     started = utcnow()
     pushed: dict[str, PushedVideo] = {}
@@ -42,9 +44,10 @@ def push_media(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: J
         if key in pushed:
             continue
         info = checked_video(role, key, store, state.config.max_upload_bytes)
+        hashed = _HashingOpener(store, key)
         try:
             asset = sync.upload(
-                _opener(store, key),
+                hashed,
                 size=info.size,
                 file_name=posixpath.basename(key),
                 content_type=layout.content_type(key),
@@ -60,6 +63,7 @@ def push_media(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: J
             asset_id=asset.id,
             url=asset.url or "",
             duration_seconds=asset.duration_seconds,
+            sha256=hashed.hexdigest(),
         )
     state.assets = Assets(
         source=pushed[state.manifest.source],
@@ -70,35 +74,35 @@ def push_media(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: J
     return state
 
 
-def _opener(store: ObjectStore, key: str) -> Callable[[], IO[bytes]]:
-    return lambda: store.open(key)
+class _HashingOpener:
+    """Opens the object for each upload attempt and hashes what the last attempt read."""
+
+    def __init__(self, store: ObjectStore, key: str) -> None:
+        self._store, self._key = store, key
+        self._digest = hashlib.sha256()
+
+    def __call__(self) -> IO[bytes]:
+        self._digest = hashlib.sha256()
+        return _Hashing(self._store.open(self._key), self._digest)  # type: ignore[return-value]
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
-def clone_name(state: JobState) -> str:
-    """Recognisable (prefix), dated, and the same on every retry of the job's voice step."""
-    received = datetime.fromisoformat(state.job.received_at.replace("Z", "+00:00"))
-    label = f"-{state.manifest.voice_name.replace(' ', '_')}" if state.manifest.voice_name else ""
-    return f"{CLONE_PREFIX}-{received:%Y%m%dT%H%M%SZ}{label}-{state.job.id}"
+class _Hashing:
+    def __init__(self, stream: IO[bytes], digest: Any) -> None:
+        self._stream, self._digest = stream, digest
 
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._digest.update(chunk)
+        return chunk
 
-def ensure_voice(state: JobState, *, sync: SyncClient, voices: VoiceRecords, jobs: JobTable) -> JobState:
-    """Clone the speaker's voice from the source asset and record the clone."""
-    assert state.assets is not None
-    jobs.entered(state.job.id, "voice")
-    started = utcnow()
-    name = clone_name(state)
-    try:
-        voice = sync.clone_voice(name, asset_id=state.assets.source.asset_id)
-    except SyncError as error:
-        if error.error_code != "voice_name_conflict":
-            raise from_sync(error, "cloning the voice") from error
-        existing = [v for v in _listed_voices(sync) if v.name == name]
-        if not existing:
-            raise from_sync(error, "cloning the voice") from error
-        voice = existing[0]
-    voices.record(voice.id, name, state.job.id, state.assets.source.key, state.assets.source.etag)
-    state.voice = VoiceState(id=voice.id, name=name, cloned=True, started_at=started, finished_at=utcnow())
-    return state
+    def __enter__(self) -> _Hashing:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stream.close()
 
 
 def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
@@ -251,7 +255,12 @@ def result_document(state: JobState, *, speech_key: str | None, store_started: s
             "model": state.config.model,
             "syncMode": state.manifest.sync_mode,
         },
-        "voice": {"id": state.voice.id, "name": state.voice.name, "cloned": state.voice.cloned},
+        "voice": {
+            "id": state.voice.id,
+            "name": state.voice.name,
+            "cloned": state.voice.cloned,
+            "ephemeral": state.voice.ephemeral,
+        },
         "tts": None
         if state.tts is None
         else {
@@ -292,10 +301,3 @@ def _seconds(start: str | None, end: str | None) -> float | None:
         ).total_seconds(),
         3,
     )
-
-
-def _listed_voices(sync: SyncClient) -> list[Any]:
-    try:
-        return list(sync.list_voices())
-    except SyncError as error:
-        raise from_sync(error, "listing voices") from error

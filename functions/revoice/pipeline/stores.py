@@ -151,32 +151,15 @@ class JobTable:
             job_id, status="FAILED", step=step, errorCode=code, reason=reason, errorKey=error_key, finishedAt=utcnow()
         )
 
+    def holding_voice(self, job_id: str, voice_id: str) -> None:
+        self._update(job_id, voiceId=voice_id)
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
 
-
-class VoiceRecords:
-    """Every clone revoice makes: enough to recognise, reuse and clean it up later."""
-
-    def __init__(self, table: Table) -> None:
-        self._table = table
-
-    def record(self, voice_id: str, name: str, job_id: str, source_key: str, source_etag: str) -> None:
-        now = utcnow()
-        self._table.put_item(
-            Item={
-                "voiceId": voice_id,
-                "name": name,
-                "jobId": job_id,
-                "sourceKey": source_key,
-                "sourceEtag": source_etag,
-                "createdAt": now,
-                "lastUsedAt": now,
-            }
-        )
-
-    def get(self, voice_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={"voiceId": voice_id}, ConsistentRead=True).get("Item")
+    def is_running(self, job_id: str) -> bool:
+        record = self.get(job_id)
+        return record is not None and record.get("status") == "RUNNING"
 
 
 class Executions:

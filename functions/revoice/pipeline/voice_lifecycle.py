@@ -1,0 +1,187 @@
+"""Which voice a job speaks in: a named voice, a clone of the same source made earlier, or a new clone.
+
+Clone slots are scarce: when sync. labs answers 403 ``voice_clone_limit_reached``, the least recently
+used revoice clone that no running job holds is deleted and the clone retried. Slots held by running
+jobs are worth waiting for (``VoiceSlotsBusy``, retried by the state machine); slots full of voices
+revoice did not make are not (the job fails, saying so). When a job ends it lets go of its voice, and
+an ephemeral clone is deleted there and then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from revoice.pipeline.errors import StepError, SyncStepError, TransientStepError, from_sync
+from revoice.pipeline.state import JobState, VoiceState, utcnow
+from revoice.pipeline.stores import JobTable
+from revoice.pipeline.voices import ACTIVE, CLONE_PREFIX, VoiceRecord, VoiceRegistry
+from revoice.sync import SyncApiError, SyncClient, SyncError
+from revoice.sync.models import Voice
+
+log = logging.getLogger(__name__)
+MAX_CLONE_ATTEMPTS = 3
+JobIsRunning = Callable[[str], bool]
+
+
+class VoiceSlotsBusy(TransientStepError):
+    """Every clone slot is held by a running job: wait for one to finish."""
+
+
+def clone_name(state: JobState) -> str:
+    """Recognisable (prefix), dated (for cleanup), and the same on every retry of the job's voice step."""
+    received = datetime.fromisoformat(state.job.received_at.replace("Z", "+00:00"))
+    label = f"-{state.manifest.voice_name.replace(' ', '_')}" if state.manifest.voice_name else ""
+    return f"{CLONE_PREFIX}-{received:%Y%m%dT%H%M%SZ}{label}-{state.job.id}"
+
+
+def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> JobState:
+    assert state.assets is not None
+    job_id = state.job.id
+    jobs.entered(job_id, "voice")
+    started = utcnow()
+    manifest = state.manifest
+    try:
+        if manifest.voice_id:
+            voice, cloned = _named(manifest.voice_id, sync), False
+            held = registry.get(voice.id) is not None and registry.hold(voice.id, job_id)
+        else:
+            reused = _reusable(state, sync, registry) if manifest.voice == "reuse" else None
+            voice, held, cloned = (reused, True, False) if reused else (_clone(state, sync, registry, jobs), True, True)
+    except SyncError as error:
+        raise from_sync(error, "choosing the voice") from error
+    jobs.holding_voice(job_id, voice.id)
+    state.voice = VoiceState(
+        id=voice.id,
+        name=voice.name,
+        cloned=cloned,
+        held=held,
+        ephemeral=manifest.voice == "ephemeral" and cloned,
+        started_at=started,
+        finished_at=utcnow(),
+    )
+    return state
+
+
+def _named(voice_id: str, sync: SyncClient) -> Voice:
+    for voice in sync.list_voices():
+        if voice.id == voice_id:
+            return voice
+    raise SyncStepError("voice_not_found", f"the voice {voice_id} named by the job does not exist at sync. labs")
+
+
+def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voice | None:
+    """A clone of the same source audio that sync. labs still lists, now held by this job."""
+    assert state.assets is not None
+    source_hash = state.assets.source.sha256
+    if not source_hash:
+        return None
+    listed: dict[str, Voice] | None = None
+    for record in registry.by_source(source_hash):
+        if not registry.hold(record.voice_id, state.job.id):
+            continue
+        listed = listed if listed is not None else {v.id: v for v in sync.list_voices()}
+        if record.voice_id in listed:
+            return listed[record.voice_id]
+        registry.forget(record.voice_id)
+    return None
+
+
+def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> Voice:
+    assert state.assets is not None
+    name = clone_name(state)
+    for _ in range(MAX_CLONE_ATTEMPTS):
+        try:
+            voice = sync.clone_voice(name, asset_id=state.assets.source.asset_id)
+            break
+        except SyncApiError as error:
+            if error.error_code == "voice_name_conflict":  # an earlier attempt of this step made it
+                earlier = next((v for v in sync.list_voices() if v.name == name), None)
+                if earlier is None:
+                    raise
+                voice = earlier
+                break
+            if error.error_code != "voice_clone_limit_reached":
+                raise
+            if free_a_slot(registry, sync, jobs.is_running) is None:
+                raise _no_free_slot(registry, jobs.is_running, error) from error
+    else:
+        raise SyncStepError("voice_clone_limit_reached", "clone slots filled up again after freeing one, three times")
+    registry.record(
+        voice.id,
+        name,
+        source_hash=state.assets.source.sha256 or "",
+        source_key=state.assets.source.key,
+        job_id=state.job.id,
+        ephemeral=state.manifest.voice == "ephemeral",
+    )
+    return voice
+
+
+def free_a_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> str | None:
+    """Delete the least recently used revoice clone nobody holds; return its id, or None."""
+    records = sorted(registry.all(), key=lambda r: r.last_used_at)
+    for record in records:
+        release_stale_holders(record, registry, job_is_running)
+        if not registry.claim_for_deletion(record.voice_id):
+            continue
+        try:
+            sync.delete_voice(record.voice_id)
+        except SyncApiError as error:
+            if error.status_code != 404:
+                registry.unclaim(record.voice_id)
+                raise
+            registry.forget(record.voice_id)  # already gone at sync. labs: it held no slot
+            continue
+        registry.forget(record.voice_id)
+        log.info("freed a clone slot", extra={"voice_id": record.voice_id, "idle_since": record.last_used_at})
+        return record.voice_id
+    return None
+
+
+def release_stale_holders(record: VoiceRecord, registry: VoiceRegistry, job_is_running: JobIsRunning) -> None:
+    """Holds by jobs that are no longer running (a crash before they let go) do not count."""
+    for job_id in record.holders:
+        if not job_is_running(job_id):
+            registry.release(record.voice_id, job_id)
+
+
+def _no_free_slot(registry: VoiceRegistry, job_is_running: JobIsRunning, error: SyncApiError) -> StepError:
+    held = [r for r in registry.all() if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
+    if held:
+        return VoiceSlotsBusy(
+            "voice_clone_slots_busy",
+            f"every clone slot is in use: {len(held)} revoice clone(s) "
+            "are held by running jobs; the job waits for one to finish",
+        )
+    return SyncStepError(
+        "voice_clone_limit_reached",
+        "every clone slot of the sync. labs plan is taken by voices "
+        "revoice did not make (or cannot delete); nothing was deleted. Free a slot with "
+        "DELETE /v2/voices/{id} or raise the plan's clone limit, then drop the job again",
+    )
+
+
+def release_voice(job_id: str, voice_id: str | None, *, registry: VoiceRegistry, sync: SyncClient) -> None:
+    """The job is over: let go of its voice, and delete it now if it was an ephemeral clone."""
+    if not voice_id:
+        return
+    record = registry.get(voice_id)
+    if record is None:
+        return
+    registry.release(voice_id, job_id)
+    if not record.ephemeral or not registry.claim_for_deletion(voice_id):
+        return
+    try:
+        sync.delete_voice(voice_id)
+    except SyncApiError as error:
+        if error.status_code != 404:
+            registry.unclaim(voice_id)
+            log.warning("could not delete an ephemeral clone; cleanup will", extra={"voice_id": voice_id})
+            return
+    except SyncError:
+        registry.unclaim(voice_id)
+        log.warning("could not delete an ephemeral clone; cleanup will", extra={"voice_id": voice_id})
+        return
+    registry.forget(voice_id)

@@ -1,0 +1,175 @@
+"""The voices revoice clones: a registry that makes them reusable, safe to free, and easy to sweep.
+
+Every clone gets a row (voice id, name, source content hash, created and last-used times, the jobs
+holding it, and a state). Holding and deleting are conditional writes, so two jobs racing for the
+last clone slot cannot delete each other's voice: a job holds a voice only while it is ``active``,
+and a voice is claimed for deletion only while nobody holds it. Voices revoice did not make are never
+in the registry, so they are never deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from revoice.pipeline.state import utcnow
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+CLONE_PREFIX = "revoice"
+CLONE_NAME = re.compile(rf"^{CLONE_PREFIX}-(\d{{8}}T\d{{6}}Z)(?:-|$)")
+ACTIVE, DELETING = "active", "deleting"
+
+
+def clone_created_at(name: str) -> datetime | None:
+    """When a revoice clone was made, read from its name; None for names revoice does not give."""
+    match = CLONE_NAME.match(name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class VoiceRecord:
+    voice_id: str
+    name: str
+    source_hash: str
+    source_key: str
+    created_at: str
+    last_used_at: str
+    holders: frozenset[str]
+    state: str
+    ephemeral: bool
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> VoiceRecord:
+        return cls(
+            voice_id=str(item["voiceId"]),
+            name=str(item.get("name", "")),
+            source_hash=str(item.get("sourceHash", "")),
+            source_key=str(item.get("sourceKey", "")),
+            created_at=str(item.get("createdAt", "")),
+            last_used_at=str(item.get("lastUsedAt", item.get("createdAt", ""))),
+            holders=frozenset(str(h) for h in item.get("holders", set())),
+            state=str(item.get("state", ACTIVE)),
+            ephemeral=bool(item.get("ephemeral", False)),
+        )
+
+    def idle_for(self, now: float) -> float:
+        last = datetime.fromisoformat(self.last_used_at.replace("Z", "+00:00")).timestamp()
+        return now - last
+
+
+class VoiceRegistry:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def record(
+        self,
+        voice_id: str,
+        name: str,
+        *,
+        source_hash: str,
+        source_key: str,
+        job_id: str | None,
+        ephemeral: bool = False,
+        created_at: str | None = None,
+    ) -> None:
+        now = utcnow()
+        item: dict[str, Any] = {
+            "voiceId": voice_id,
+            "name": name,
+            "sourceHash": source_hash,
+            "sourceKey": source_key,
+            "createdAt": created_at or now,
+            "lastUsedAt": now,
+            "state": ACTIVE,
+            "ephemeral": ephemeral,
+        }
+        if job_id:
+            item["holders"] = {job_id}
+        self._table.put_item(Item=item)
+
+    def get(self, voice_id: str) -> VoiceRecord | None:
+        item = self._table.get_item(Key={"voiceId": voice_id}, ConsistentRead=True).get("Item")
+        return VoiceRecord.from_item(item) if item else None
+
+    def by_source(self, source_hash: str) -> list[VoiceRecord]:
+        """Active clones of this source, most recently used first."""
+        answer = self._table.query(
+            IndexName="sourceHash-index", KeyConditionExpression=Key("sourceHash").eq(source_hash)
+        )
+        records = [VoiceRecord.from_item(item) for item in answer.get("Items", [])]
+        return sorted(
+            (r for r in records if r.state == ACTIVE and not r.ephemeral), key=lambda r: r.last_used_at, reverse=True
+        )
+
+    def all(self) -> list[VoiceRecord]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"ConsistentRead": True}
+        while True:
+            page = self._table.scan(**request)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return [VoiceRecord.from_item(item) for item in items]
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def hold(self, voice_id: str, job_id: str) -> bool:
+        """Mark ``job_id`` as using the voice; False if it is being deleted (or gone)."""
+        return self._conditional(
+            voice_id,
+            "ADD holders :job SET lastUsedAt = :now",
+            {":job": {job_id}, ":now": utcnow()},
+            Attr("state").eq(ACTIVE),
+        )
+
+    def release(self, voice_id: str, job_id: str) -> None:
+        self._conditional(
+            voice_id,
+            "DELETE holders :job SET lastUsedAt = :now",
+            {":job": {job_id}, ":now": utcnow()},
+            Attr("voiceId").exists(),
+        )
+
+    def claim_for_deletion(self, voice_id: str) -> bool:
+        """Only an active voice nobody holds can be claimed; the claim stops new holds at once."""
+        return self._conditional(
+            voice_id,
+            "SET #state = :deleting, claimedAt = :now",
+            {":deleting": DELETING, ":now": utcnow()},
+            Attr("state").eq(ACTIVE) & (Attr("holders").not_exists() | Attr("holders").size().eq(0)),
+            names={"#state": "state"},
+        )
+
+    def unclaim(self, voice_id: str) -> None:
+        self._conditional(
+            voice_id, "SET #state = :active", {":active": ACTIVE}, Attr("voiceId").exists(), names={"#state": "state"}
+        )
+
+    def forget(self, voice_id: str) -> None:
+        self._table.delete_item(Key={"voiceId": voice_id})
+
+    def _conditional(
+        self, voice_id: str, update: str, values: dict[str, Any], condition: Any, names: dict[str, str] | None = None
+    ) -> bool:
+        request: dict[str, Any] = {
+            "Key": {"voiceId": voice_id},
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values,
+            "ConditionExpression": condition,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self._table.update_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
