@@ -72,8 +72,8 @@ class Jobs:
         body = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
         return self.put_bytes(f"inbox/{self.prefix}-{name}.json", body)
 
-    def run(self, manifest: dict[str, Any], timeout: float = 90) -> JobEnd:
-        key = self.drop_manifest(manifest)
+    def run(self, manifest: dict[str, Any], timeout: float = 90, name: str = "job") -> JobEnd:
+        key = self.drop_manifest(manifest, name=name)
         return self.stack.wait_for_job(self.job_id(key), timeout=timeout)
 
     def job_id(self, key: str) -> str:

@@ -50,6 +50,8 @@ class Settings(BaseModel):
     webhook_base_url: str | None = None
     sync_webhook_secret_arn: str | None = None
     voice_idle_ttl_hours: float = 72
+    slot_wait_seconds: int = 30
+    max_slot_waits: int = 20
     api_token_secret_arn: str | None = None
 
     @field_validator("webhook_url", "webhook_base_url", "state_machine_arn", mode="before")
@@ -73,6 +75,8 @@ class Settings(BaseModel):
             model=self.default_model,
             webhook_url=self.webhook_url,
             callback_timeout_seconds=self.callback_timeout_seconds,
+            slot_wait_seconds=self.slot_wait_seconds,
+            max_slot_waits=self.max_slot_waits,
         )
 
 

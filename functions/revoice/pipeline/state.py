@@ -43,6 +43,8 @@ class RunConfig(Section):
     model: str = "lipsync-2"
     webhook_url: str | None = None
     callback_timeout_seconds: int = 1800
+    slot_wait_seconds: int = 30
+    max_slot_waits: int = 20
 
 
 class PushedVideo(Section):
@@ -105,6 +107,7 @@ class JobState(Section):
     config: RunConfig
     assets: Assets | None = None
     voice: VoiceState | None = None
+    voice_waits: int = 0
     tts: TtsState | None = None
     generation: GenerationState | None = None
     error: dict[str, Any] | None = None

@@ -2,7 +2,8 @@
 
 Clone slots are scarce: when sync. labs answers 403 ``voice_clone_limit_reached``, the least recently
 used revoice clone that no running job holds is deleted and the clone retried. Slots held by running
-jobs are worth waiting for (``VoiceSlotsBusy``, retried by the state machine); slots full of voices
+jobs are worth waiting for (the job comes back without a voice, and the state machine waits and asks
+again, a bounded number of times); slots full of voices
 revoice did not make are not (the job fails, saying so). When a job ends it lets go of its voice, and
 an ephemeral clone is deleted there and then.
 """
@@ -16,7 +17,7 @@ from datetime import datetime
 from revoice.pipeline.errors import StepError, SyncStepError, TransientStepError, from_sync
 from revoice.pipeline.state import JobState, VoiceState, utcnow
 from revoice.pipeline.stores import JobTable
-from revoice.pipeline.voices import ACTIVE, CLONE_PREFIX, VoiceRecord, VoiceRegistry
+from revoice.pipeline.voices import ACTIVE, VoiceRecord, VoiceRegistry, clone_job_id, clone_name_for
 from revoice.sync import SyncApiError, SyncClient, SyncError
 from revoice.sync.models import Voice
 
@@ -26,14 +27,13 @@ JobIsRunning = Callable[[str], bool]
 
 
 class VoiceSlotsBusy(TransientStepError):
-    """Every clone slot is held by a running job: wait for one to finish."""
+    """Every clone slot is held by a running job: the state machine waits for one to finish."""
 
 
 def clone_name(state: JobState) -> str:
-    """Recognisable (prefix), dated (for cleanup), and the same on every retry of the job's voice step."""
+    """The same on every retry of the job's voice step, so a retried clone is recognised, not repeated."""
     received = datetime.fromisoformat(state.job.received_at.replace("Z", "+00:00"))
-    label = f"-{state.manifest.voice_name.replace(' ', '_')}" if state.manifest.voice_name else ""
-    return f"{CLONE_PREFIX}-{received:%Y%m%dT%H%M%SZ}{label}-{state.job.id}"
+    return clone_name_for(state.job.id, received, state.manifest.voice_name)
 
 
 def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> JobState:
@@ -49,6 +49,10 @@ def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, 
         else:
             reused = _reusable(state, sync, registry) if manifest.voice == "reuse" else None
             voice, held, cloned = (reused, True, False) if reused else (_clone(state, sync, registry, jobs), True, True)
+    except VoiceSlotsBusy as busy:
+        log.info("waiting for a clone slot", extra={"reason": busy.reason, "waits": state.voice_waits + 1})
+        state.voice_waits += 1
+        return state
     except SyncError as error:
         raise from_sync(error, "choosing the voice") from error
     jobs.holding_voice(job_id, voice.id)
@@ -105,7 +109,7 @@ def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: Job
             if error.error_code != "voice_clone_limit_reached":
                 raise
             if free_a_slot(registry, sync, jobs.is_running) is None:
-                raise _no_free_slot(registry, jobs.is_running, error) from error
+                raise _no_free_slot(registry, sync, jobs.is_running) from error
     else:
         raise SyncStepError("voice_clone_limit_reached", "clone slots filled up again after freeing one, three times")
     registry.record(
@@ -147,8 +151,14 @@ def release_stale_holders(record: VoiceRecord, registry: VoiceRegistry, job_is_r
             registry.release(record.voice_id, job_id)
 
 
-def _no_free_slot(registry: VoiceRegistry, job_is_running: JobIsRunning, error: SyncApiError) -> StepError:
-    held = [r for r in registry.all() if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
+def _no_free_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> StepError:
+    """Busy if running jobs hold the slots (recorded, or cloned a moment ago and not recorded yet)."""
+    held: list[object] = [r for r in registry.all() if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
+    recorded = {r.voice_id for r in registry.all()}
+    for voice in sync.list_voices():
+        maker = clone_job_id(voice.name)
+        if voice.id not in recorded and maker and job_is_running(maker):
+            held.append(voice)
     if held:
         return VoiceSlotsBusy(
             "voice_clone_slots_busy",

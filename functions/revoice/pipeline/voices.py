@@ -23,8 +23,20 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 CLONE_PREFIX = "revoice"
-CLONE_NAME = re.compile(rf"^{CLONE_PREFIX}-(\d{{8}}T\d{{6}}Z)(?:-|$)")
+CLONE_NAME = re.compile(rf"^{CLONE_PREFIX}-(\d{{8}}T\d{{6}}Z)(?:-([a-z0-9-]+))?(?:_|$)")
 ACTIVE, DELETING = "active", "deleting"
+
+
+def clone_name_for(job_id: str, received: datetime, label: str | None) -> str:
+    """``revoice-<UTC time>-<job id>[_<label>]``: recognisable, dated, and naming the job that made it."""
+    suffix = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    return f"{CLONE_PREFIX}-{received:%Y%m%dT%H%M%SZ}-{job_id}{suffix}"
+
+
+def clone_job_id(name: str) -> str | None:
+    """The job that made a revoice clone, read from its name."""
+    match = CLONE_NAME.match(name)
+    return match.group(2) if match else None
 
 
 def clone_created_at(name: str) -> datetime | None:
@@ -85,13 +97,14 @@ class VoiceRegistry:
         item: dict[str, Any] = {
             "voiceId": voice_id,
             "name": name,
-            "sourceHash": source_hash,
             "sourceKey": source_key,
             "createdAt": created_at or now,
             "lastUsedAt": now,
             "state": ACTIVE,
             "ephemeral": ephemeral,
         }
+        if source_hash:  # an index key cannot be empty; adopted clones have no known source
+            item["sourceHash"] = source_hash
         if job_id:
             item["holders"] = {job_id}
         self._table.put_item(Item=item)

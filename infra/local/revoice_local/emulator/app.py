@@ -208,6 +208,10 @@ class Emulator:
                 )
             hits.append(now)
 
+    @staticmethod
+    def builtin_voices() -> list[dict[str, Any]]:
+        return list(BUILTIN_VOICES)
+
     def in_flight(self) -> int:
         return sum(1 for g in self.generations.values() if g.status in RUNNING)
 

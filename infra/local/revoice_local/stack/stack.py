@@ -43,6 +43,8 @@ LOCAL_PARAMETERS = {
     "TtsPollIntervalSeconds": 1,
     "TaskTimeoutSeconds": 120,
     "CallbackTimeoutSeconds": 5,
+    "SlotWaitSeconds": 1,
+    "MaxSlotWaits": 5,
 }
 WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
 
@@ -143,9 +145,12 @@ class LocalStack:
     def execution_arn(self, job_id: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
 
+    def job_table(self) -> Any:
+        return self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
+
     def job(self, job_id: str) -> dict[str, Any] | None:
-        table = self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
-        return table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+        item = self.job_table().get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+        return dict(item) if item else None
 
     def read_json(self, key: str) -> dict[str, Any] | None:
         try:
