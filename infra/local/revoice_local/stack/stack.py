@@ -29,6 +29,7 @@ from revoice_local.stack import inprocess
 from revoice_local.stack.deploy import deploy
 from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.template import REGION, LocalPlan
+from revoice_local.target import Target
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -141,6 +142,22 @@ class LocalStack:
             os.environ[key] = value
 
     # -- using it --------------------------------------------------------------------------------
+
+    def target(self) -> Target:
+        """How the command line reaches this stack (saved by ``revoice local``)."""
+        return Target(
+            name=self.stack_name,
+            bucket=self.bucket,
+            jobs_table=str(self.plan.outputs["JobsTableName"]),
+            voices_table=str(self.plan.outputs["VoicesTableName"]),
+            state_machine_arn=self.state_machine_arn,
+            cleanup_function=str(self.plan.outputs["CleanupFunctionName"]),
+            api_url=self.api.url,
+            sync_base_url=self.emulator.url,
+            aws_endpoint=self.aws_url,
+            sync_api_key=self.emulator.config.api_key,
+            api_token=self.api_token,
+        )
 
     def execution_arn(self, job_id: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
