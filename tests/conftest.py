@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from revoice.sync import SyncClient
 from revoice.sync.models import Asset
@@ -18,6 +19,10 @@ from revoice.sync.retry import RetryPolicy
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
+
+# Property tests check behaviour, not speed: on a shared, loaded machine timing checks only flake.
+settings.register_profile("revoice", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("revoice")
 
 FAST = {"time_scale": 0.01, "clone_seconds": 0.5}
 SAMPLE_SCRIPT = "Hello, this is the speaker. These words are here so that there is a voice to clone."
