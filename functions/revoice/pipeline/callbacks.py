@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from revoice.pipeline.errors import from_sync
 from revoice.pipeline.state import GenerationState, JobState, utcnow, wire
+from revoice.pipeline.stores import error_code
 from revoice.sync import SyncClient, SyncError
 from revoice.sync.models import Generation
 
@@ -75,7 +76,7 @@ class Resumer:
         try:
             self._sfn.send_task_success(taskToken=token, output=json.dumps(generation))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in CLOSED_TOKEN:
+            if error_code(exc) in CLOSED_TOKEN:
                 return False
             raise
         return True

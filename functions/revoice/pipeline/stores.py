@@ -22,6 +22,21 @@ PART_BYTES = 8 * 1024 * 1024
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 
 
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def conditional_update(table: Table, request: dict[str, Any]) -> bool:
+    """``update_item``; False (nothing changed) when its ``ConditionExpression`` did not hold."""
+    try:
+        table.update_item(**request)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -42,7 +57,7 @@ class ObjectStore:
         try:
             answer = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+            if error_code(exc) in NOT_FOUND:
                 return None
             raise
         return ObjectInfo(
@@ -68,7 +83,7 @@ class ObjectStore:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+            if error_code(exc) in NOT_FOUND:
                 return None
             raise
         return json.loads(body)
@@ -103,13 +118,7 @@ class JobTable:
         }
         if condition:
             request["ConditionExpression"] = condition
-        try:
-            self._table.update_item(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_update(self._table, request)
 
     def accepted(
         self, job_id: str, trigger_key: str, source: str, execution_arn: str, request_hash: str | None = None
@@ -176,7 +185,7 @@ class Executions:
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            if error_code(exc) == "ExecutionAlreadyExists":
                 return None
             raise
         return answer["executionArn"]

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
 from revoice.pipeline.state import utcnow
+from revoice.pipeline.stores import conditional_update
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -179,10 +179,4 @@ class VoiceRegistry:
         }
         if names:
             request["ExpressionAttributeNames"] = names
-        try:
-            self._table.update_item(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_update(self._table, request)
