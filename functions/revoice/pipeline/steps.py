@@ -137,6 +137,7 @@ def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
         started_at=started,
         finished_at=utcnow() if job.finished else None,
     )
+    jobs.sync_status(state.job.id, f"TTS {job.status}")
     if job.finished and not job.succeeded:
         raise SyncStepError(job.error_code or "tts_failed", f"speech synthesis ended {job.status}: {job.error}")
     return state
@@ -170,6 +171,7 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
         started_at=started,
         finished_at=utcnow() if generation.finished else None,
     )
+    jobs.sync_status(state.job.id, f"generation {generation.status}")
     return state
 
 

@@ -160,6 +160,10 @@ class JobTable:
             job_id, status="FAILED", step=step, errorCode=code, reason=reason, errorKey=error_key, finishedAt=utcnow()
         )
 
+    def sync_status(self, job_id: str, status: str) -> None:
+        """What sync. labs last said of the job's TTS or generation (for people following the job)."""
+        self._update(job_id, syncStatus=status)
+
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._update(job_id, voiceId=voice_id)
 

@@ -79,6 +79,34 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--time-scale", type=float, default=0.1, help="the emulator's time scale (default 0.1)")
     local.set_defaults(run=_local)
 
+    submit = commands.add_parser("submit", parents=[common], help="start a job: upload, drop a manifest in inbox/")
+    submit.add_argument("source", help="the talking-head video whose voice is cloned: a local file or a bucket key")
+    submit.add_argument("--target", help="the video to lip-sync (default: the source): a local file or a bucket key")
+    script = submit.add_mutually_exclusive_group(required=True)
+    script.add_argument("--script", help="the new line to speak")
+    script.add_argument("--script-file", type=Path, help="a UTF-8 text file holding the new line")
+    submit.add_argument("--model", choices=["lipsync-2", "lipsync-2-pro", "sync-3", "lipsync-1.9.0-beta", "react-1"])
+    submit.add_argument("--sync-mode", choices=["bounce", "loop", "cut_off", "silence", "remap"])
+    submit.add_argument("--speech", choices=["tts", "text"], help="TTS then lip-sync (default), or text into generate")
+    submit.add_argument("--voice", choices=["reuse", "fresh", "ephemeral"], help="how to get the voice")
+    submit.add_argument("--voice-id", help="speak in this existing voice instead of cloning")
+    submit.add_argument("--output-name", help="sync. labs output file name ([A-Za-z0-9_-])")
+    submit.add_argument("--wait", action="store_true", help="follow the job, then download its results")
+    submit.add_argument("--to", type=Path, help="where --wait puts the results (default ./revoice-results/JOB)")
+    submit.set_defaults(run=_submit)
+
+    status = commands.add_parser("status", parents=[common], help="a job's status, or recent jobs with --all")
+    status.add_argument("job", nargs="?", help="the job id")
+    status.add_argument("--all", action="store_true", help="recent jobs, newest first")
+    status.add_argument("--wait", action="store_true", help="follow the job until it ends, then download its results")
+    status.add_argument("--to", type=Path, help="where --wait puts the results (default ./revoice-results/JOB)")
+    status.set_defaults(run=_status)
+
+    results = commands.add_parser("results", parents=[common], help="download a job's results")
+    results.add_argument("job", help="the job id")
+    results.add_argument("--to", type=Path, required=True, help="the folder to download into")
+    results.set_defaults(run=_results)
+
     voices = commands.add_parser("voices", parents=[common], help="the voices revoice cloned")
     voice_commands = voices.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
     voice_commands.add_parser("list", parents=[common], help="every voice, and what revoice knows of it").set_defaults(
@@ -159,6 +187,90 @@ def _local(args: argparse.Namespace) -> int:
             pass
         finally:
             args.local_state.unlink(missing_ok=True)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from revoice_local.jobs_cli import accepted_job_id, submit
+
+    target = _target(args)
+    script = args.script if args.script is not None else args.script_file.read_text(encoding="utf-8")
+    fields = {
+        "target": args.target,
+        "script": script,
+        "model": args.model,
+        "sync_mode": args.sync_mode,
+        "speech": args.speech,
+        "voice": args.voice,
+        "voice_id": args.voice_id,
+        "output_name": args.output_name,
+    }
+    submitted = submit(target, args.source, {k: v for k, v in fields.items() if v is not None})
+    if not args.wait:
+        job_id = accepted_job_id(target, submitted.job_ids)
+        if args.json:
+            print(json.dumps({"jobId": job_id, "manifest": submitted.manifest_key}))
+        else:
+            print(
+                f"Submitted s3://{target.bucket}/{submitted.manifest_key}\njob {job_id}\n"
+                f"Follow it with: revoice status {job_id} --wait"
+            )
+        return 0
+    print(f"Submitted s3://{target.bucket}/{submitted.manifest_key}", flush=True)
+    return _follow_and_fetch(args, target, submitted.job_ids)
+
+
+def _follow_and_fetch(args: argparse.Namespace, target: Any, job_ids: tuple[str, ...]) -> int:
+    from revoice_local.jobs_cli import download_results, error_document, follow
+
+    try:
+        record = follow(target, job_ids, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped following; the job keeps running. Follow it again with: revoice status {job_ids[0]} --wait",
+            file=sys.stderr,
+        )
+        return 130
+    job_id = str(record["jobId"])
+    if record["status"] != "SUCCEEDED":
+        error = error_document(target, job_id) or record
+        print(
+            f"Job {job_id} {record['status'].lower()} at {error.get('step')}: {error.get('errorCode')}: "
+            f"{error.get('reason')}",
+            file=sys.stderr,
+        )
+        return 1
+    paths = download_results(target, job_id, getattr(args, "to", None) or Path("revoice-results") / job_id)
+    print(f"Job {job_id} succeeded:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from revoice_local.jobs_cli import JobNotFound, job_record, recent, status_table
+
+    target = _target(args)
+    if args.all:
+        rows = recent(target)
+        print(json.dumps(rows, indent=2, default=str) if args.json else status_table(rows))
+        return 0
+    if not args.job:
+        raise ValueError("name a job, or pass --all")
+    if args.wait:
+        return _follow_and_fetch(args, target, (args.job,))
+    record = job_record(target, (args.job,))
+    if record is None:
+        raise JobNotFound(f"no job {args.job} (see `revoice status --all`)")
+    print(json.dumps(record, indent=2, default=str) if args.json else status_table([record]))
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from revoice_local.jobs_cli import download_results
+
+    for path in download_results(_target(args), args.job, args.to):
+        print(path)
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from revoice.pipeline.voices import VoiceRegistry, clone_created_at
 from revoice.sync import SyncClient
+from revoice_local.tables import format_table
 from revoice_local.target import Target
 
 
@@ -57,21 +58,19 @@ def run_cleanup(target: Target, dry_run: bool) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    headers = ["ID", "NAME", "KIND", "HELD BY", "IDLE (h)"]
-    lines = [
+    return format_table(
+        ["ID", "NAME", "KIND", "HELD BY", "IDLE (h)"],
         [
-            r["id"],
-            r["name"],
-            r["kind"],
-            ",".join(r["heldBy"]) or "-",
-            "-" if r["idleHours"] is None else str(r["idleHours"]),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    return "\n".join(out)
+            [
+                r["id"],
+                r["name"],
+                r["kind"],
+                ",".join(r["heldBy"]) or "-",
+                "-" if r["idleHours"] is None else str(r["idleHours"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def cleanup_summary(report: dict[str, Any]) -> str:

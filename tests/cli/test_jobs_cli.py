@@ -1,0 +1,108 @@
+"""``revoice submit``, ``status`` and ``results`` against ``revoice local``, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from revoice_local import media
+from tests.cli.conftest import revoice
+
+
+@pytest.fixture(scope="module")
+def speaker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "speaker.mp4"
+    media.make_talking_head(path, "I am the speaker; these sentences give the cloner enough to work with.")
+    return path
+
+
+def test_submit_wait_follows_the_job_and_leaves_the_result_on_disk(
+    local_stack: Path, speaker: Path, tmp_path: Path
+) -> None:
+    done = revoice(
+        "submit",
+        str(speaker),
+        "--script",
+        "Hello from the command line!",
+        "--sync-mode",
+        "loop",
+        "--wait",
+        "--to",
+        str(tmp_path / "out"),
+        state=local_stack,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Submitted s3://")
+    assert any("lip-syncing" in line for line in lines)
+    assert "succeeded" in done.stdout
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["output.mp4", "result.json", "speech.wav"]
+    info = media.probe(tmp_path / "out" / "output.mp4", ".mp4")
+    assert info is not None
+    assert info.has_video
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["inputs"]["syncMode"] == "loop"
+
+    listed = revoice("status", "--all", "--json", state=local_stack)
+    assert listed.returncode == 0
+    assert result["jobId"] in [row["jobId"] for row in json.loads(listed.stdout)]
+    one = revoice("status", result["jobId"], state=local_stack)
+    assert one.returncode == 0
+    assert "SUCCEEDED" in one.stdout
+    again = revoice("results", result["jobId"], "--to", str(tmp_path / "again"), state=local_stack)
+    assert again.returncode == 0
+    assert len(again.stdout.splitlines()) == 3
+
+
+def test_submit_without_wait_prints_the_job_and_how_to_follow_it(local_stack: Path, speaker: Path) -> None:
+    done = revoice("submit", str(speaker), "--script", "No waiting.", "--json", state=local_stack)
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(done.stdout)["jobId"]
+    follow = revoice("status", job_id, "--wait", "--to", "/tmp/revoice-cli-follow", state=local_stack)
+    assert follow.returncode == 0, follow.stderr
+
+
+def test_a_job_that_fails_is_reported_in_one_line_with_exit_code_1(local_stack: Path, speaker: Path) -> None:
+    done = revoice(
+        "submit", str(speaker), "--script", "Wrong voice.", "--voice-id", "no-such-voice", "--wait", state=local_stack
+    )
+    assert done.returncode == 1
+    assert "voice_not_found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["submit", "media/missing.mp4", "--script", "x"], "neither a local file nor a key"),
+        (["submit", "README.md", "--script", "x"], "is not a video"),
+        (["status", "nope-0123456789abcdef"], "no job nope-0123456789abcdef"),
+        (["results", "nope-0123456789abcdef", "--to", "/tmp/x"], "no results for job"),
+    ],
+)
+def test_mistakes_get_one_clear_line_and_exit_code_1(local_stack: Path, args: list[str], message: str) -> None:
+    done = revoice(*args, state=local_stack, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 1
+    assert done.stderr.startswith("revoice: ")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_usage_exits_2_and_every_command_has_help(local_stack: Path) -> None:
+    assert revoice("submit", "x.mp4", state=local_stack).returncode == 2  # no --script
+    for command in (
+        ["submit"],
+        ["status"],
+        ["results"],
+        ["voices", "list"],
+        ["voices", "cleanup"],
+        ["local"],
+        ["emulator"],
+        ["demo"],
+    ):
+        shown = revoice(*command, "--help", state=local_stack)
+        assert shown.returncode == 0
+        assert "usage: revoice" in shown.stdout
