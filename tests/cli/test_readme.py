@@ -1,0 +1,72 @@
+"""The README cannot drift from the code: its diagram, commands, make targets and error codes are checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from revoice_local.cli import _parser
+from revoice_local.diagram import ASL, readme_block, render
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def _code_lines(text: str) -> list[str]:
+    """Shell lines of the README's sh/bash code blocks, continuations joined, comments dropped."""
+    lines: list[str] = []
+    language: str | None = None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            language = None if language is not None else (line[3:].strip() or "text")
+            continue
+        if language in ("sh", "bash"):
+            lines.append(line)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    return [line.split("  #")[0].strip() for line in joined.splitlines() if line.strip()]
+
+
+REVOICE_LINES = [line for line in _code_lines(README) if line.startswith("revoice ")]
+
+
+def test_the_state_machine_diagram_is_generated_from_the_asl() -> None:
+    assert readme_block(README) == render(json.loads(ASL.read_text()))
+
+
+def test_the_readme_shows_revoice_commands() -> None:
+    assert len(REVOICE_LINES) >= 8
+
+
+@pytest.mark.parametrize("line", REVOICE_LINES)
+def test_every_revoice_command_in_the_readme_is_one_the_cli_accepts(line: str) -> None:
+    words = [w for w in shlex.split(line)[1:] if w != "&"]
+    _parser().parse_args(words)
+
+
+def test_every_make_target_in_the_readme_exists() -> None:
+    targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
+    used = {m.split()[1] for m in re.findall(r"make [a-z-]+", README)}
+    assert used
+    assert used <= targets
+
+
+def test_every_error_code_revoice_raises_is_in_the_troubleshooting_table() -> None:
+    sources = "\n".join(p.read_text() for p in (ROOT / "functions").rglob("*.py"))
+    sources += (ROOT / "infra" / "statemachine" / "revoice.asl.json").read_text()
+    raised = set(
+        re.findall(r'(?:JobInputError|SyncStepError|VoiceSlotsBusy|TransientStepError)\(\s*"([a-z_]+)"', sources)
+    )
+    raised |= set(re.findall(r'"Cause": "([a-z_]+):', sources))
+    table = README.split("## Troubleshooting", 1)[1]
+    missing = sorted(code for code in raised if f"`{code}`" not in table)
+    assert raised
+    assert missing == []
+
+
+def test_the_events_readme_lists_every_sample_event() -> None:
+    listed = set(re.findall(r"`([a-z0-9-]+\.json)`", (ROOT / "events" / "README.md").read_text()))
+    assert listed == {p.name for p in (ROOT / "events").glob("*.json")}
