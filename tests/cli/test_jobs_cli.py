@@ -106,3 +106,43 @@ def test_bad_usage_exits_2_and_every_command_has_help(local_stack: Path) -> None
         shown = revoice(*command, "--help", state=local_stack)
         assert shown.returncode == 0
         assert "usage: revoice" in shown.stdout
+
+
+def test_ctrl_c_while_following_leaves_the_job_running_and_says_how_to_follow_it(
+    local_stack: Path, speaker: Path
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.cli.conftest import REVOICE, USER_ENV
+
+    process = subprocess.Popen(
+        [*REVOICE, "submit", str(speaker), "--script", "Interrupted.", "--wait", "--local-state", str(local_stack)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=USER_ENV,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("Submitted")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "the job keeps running" in err
+    job_id = err.split("revoice status ")[1].split()[0]
+    assert revoice("status", job_id, "--wait", "--to", "/tmp/revoice-after-ctrl-c", state=local_stack).returncode == 0
+
+
+def test_the_demo_command_runs_the_flagship_flow(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.cli.conftest import REVOICE, USER_ENV
+
+    done = subprocess.run(
+        [*REVOICE, "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=180, env=USER_ENV
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Done in" in done.stdout
+    assert {"output.mp4", "speech.wav", "result.json"} <= {p.name for p in tmp_path.iterdir()}

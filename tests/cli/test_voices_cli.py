@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import revoice
+from tests.cli.conftest import REVOICE, USER_ENV, revoice
 
 
 def test_voices_list_shows_built_ins_and_says_whose_they_are(local_stack: Path) -> None:
@@ -34,3 +35,67 @@ def test_without_a_local_stack_the_error_says_what_to_do(tmp_path: Path) -> None
     assert done.stderr.startswith("revoice: no local stack is running")
     assert "revoice local" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_stack_reads_a_deployed_stacks_outputs(local_stack: Path) -> None:
+    """A CloudFormation stack (in the local moto) whose outputs name the local resources stands in for AWS."""
+    import boto3
+
+    from revoice_local.target import local
+
+    here = local(local_stack)
+    outputs = {
+        "JobsBucketName": here.bucket,
+        "JobsTableName": here.jobs_table,
+        "VoicesTableName": here.voices_table,
+        "StateMachineArn": here.state_machine_arn,
+        "CleanupFunctionName": here.cleanup_function,
+        "ApiUrl": here.api_url,
+        "SyncBaseUrl": here.sync_base_url,
+    }
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=here.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    outputs["SyncApiKeySecretArn"] = secrets.create_secret(Name="deployed-key", SecretString=str(here.sync_api_key))[
+        "ARN"
+    ]
+    template = {
+        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+    }
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=here.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    cloudformation.create_stack(StackName="my-revoice", TemplateBody=json.dumps(template))
+    env = {
+        "AWS_ENDPOINT_URL": str(here.aws_endpoint),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    done = subprocess.run(
+        [*REVOICE, "voices", "list", "--json", "--stack", "my-revoice"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**USER_ENV, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "builtin-rachel" in {row["id"] for row in json.loads(done.stdout)}
+    missing = subprocess.run(
+        [*REVOICE, "voices", "list", "--stack", "no-such-stack"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**USER_ENV, **env},
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("revoice: cannot read stack no-such-stack")

@@ -221,13 +221,15 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _follow_and_fetch(args: argparse.Namespace, target: Any, job_ids: tuple[str, ...]) -> int:
-    from revoice_local.jobs_cli import download_results, error_document, follow
+    from revoice_local.jobs_cli import download_results, error_document, follow, job_record
 
     try:
         record = follow(target, job_ids, lambda line: print(line, flush=True))
     except KeyboardInterrupt:
+        known = job_record(target, job_ids)
+        job_id = str(known["jobId"]) if known else job_ids[-1]
         print(
-            f"\nStopped following; the job keeps running. Follow it again with: revoice status {job_ids[0]} --wait",
+            f"\nStopped following; the job keeps running. Follow it again with: revoice status {job_id} --wait",
             file=sys.stderr,
         )
         return 130

@@ -85,7 +85,7 @@ def deployed(stack_name: str) -> Target:
             state_machine_arn=outputs["StateMachineArn"],
             cleanup_function=outputs["CleanupFunctionName"],
             api_url=outputs["ApiUrl"],
-            sync_base_url="https://api.sync.so",
+            sync_base_url=outputs.get("SyncBaseUrl", "https://api.sync.so"),
             sync_api_key_secret_arn=outputs.get("SyncApiKeySecretArn"),
         )
     except KeyError as exc:
