@@ -12,7 +12,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from revoice.pipeline.state import RunConfig
 
@@ -27,7 +27,11 @@ SECRET_MAX_AGE_SECONDS = 300
 
 
 class Settings(BaseModel):
-    """The functions' environment. A missing or malformed variable fails the cold start, loudly."""
+    """The functions' environment. A missing or malformed variable fails the cold start, loudly.
+
+    ``run`` holds the job defaults (``POLL_SECONDS``, ``MAX_GENERATION_POLLS``, ``WEBHOOK_URL``...), read
+    from the variables named like :class:`RunConfig`'s fields (``DEFAULT_MODEL`` sets its ``model``).
+    """
 
     jobs_bucket: str
     jobs_table: str
@@ -35,49 +39,25 @@ class Settings(BaseModel):
     sync_api_key_secret_arn: str
     sync_base_url: str = "https://api.sync.so"
     state_machine_arn: str | None = None
-    poll_seconds: int = 10
-    tts_poll_seconds: int = 3
-    max_generation_polls: int = 360
-    max_tts_polls: int = 100
-    task_timeout_seconds: int = 900
-    max_upload_bytes: int = 5 * 1024**3
-    default_model: str = "lipsync-2"
     sync_timeout_seconds: float = 30.0
     callbacks_table: str | None = None
-    callback_timeout_seconds: int = 1800
-    webhook_url: str | None = None
     webhooks_enabled: bool = False
     webhook_base_url: str | None = None
     sync_webhook_secret_arn: str | None = None
-    voice_idle_ttl_hours: float = 72
-    slot_wait_seconds: int = 30
-    max_slot_waits: int = 20
     api_token_secret_arn: str | None = None
-
-    @field_validator("webhook_url", "webhook_base_url", "state_machine_arn", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    voice_idle_ttl_hours: float = 72
+    run: RunConfig = RunConfig()
 
     @classmethod
     def from_env(cls) -> Settings:
-        fields = cls.model_fields
-        return cls.model_validate({k.lower(): v for k, v in os.environ.items() if k.lower() in fields})
+        env = {k.lower(): v for k, v in os.environ.items() if v != ""}  # a blank variable means "not set"
+        run = {name: env[name] for name in RunConfig.model_fields if name in env and name != "model"}
+        if "default_model" in env:
+            run["model"] = env["default_model"]
+        return cls.model_validate({**{k: env[k] for k in cls.model_fields if k in env}, "run": run})
 
     def run_config(self) -> RunConfig:
-        return RunConfig(
-            poll_seconds=self.poll_seconds,
-            tts_poll_seconds=self.tts_poll_seconds,
-            max_generation_polls=self.max_generation_polls,
-            max_tts_polls=self.max_tts_polls,
-            task_timeout_seconds=self.task_timeout_seconds,
-            max_upload_bytes=self.max_upload_bytes,
-            model=self.default_model,
-            webhook_url=self.webhook_url,
-            callback_timeout_seconds=self.callback_timeout_seconds,
-            slot_wait_seconds=self.slot_wait_seconds,
-            max_slot_waits=self.max_slot_waits,
-        )
+        return self.run
 
 
 @cache
