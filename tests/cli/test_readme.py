@@ -70,3 +70,11 @@ def test_every_error_code_revoice_raises_is_in_the_troubleshooting_table() -> No
 def test_the_events_readme_lists_every_sample_event() -> None:
     listed = set(re.findall(r"`([a-z0-9-]+\.json)`", (ROOT / "events" / "README.md").read_text()))
     assert listed == {p.name for p in (ROOT / "events").glob("*.json")}
+
+
+def test_every_manifest_field_is_documented() -> None:
+    from revoice.pipeline.manifest import JobManifest
+
+    section = README.split("## The job manifest", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in JobManifest.model_fields if f"`{name}`" not in section]
+    assert missing == []
