@@ -36,5 +36,9 @@ unit: $(STAMP)
 
 test: lint typecheck infra unit
 
+# Not part of `make test`: it moves gigabytes. Prints the push step's peak memory and throughput.
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.push_memory 1024
+
 clean:
 	rm -rf $(VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache

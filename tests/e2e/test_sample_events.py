@@ -59,6 +59,12 @@ def test_the_aborted_sample_is_recorded_by_the_failure_handler(stack: LocalStack
     assert stack.read_json(f"failed/{event['detail']['name']}/error.json") == document
 
 
+def test_the_callback_wait_sample_is_a_job_state_and_a_task_token() -> None:
+    event = load("callback-wait.json")
+    assert JobState.model_validate(event["state"]).generation is not None
+    assert event["taskToken"]
+
+
 def test_the_failure_sample_names_the_step_and_the_generation_error(stack: LocalStack) -> None:
     event = load("state-failure.json")
     event["job"]["bucket"] = stack.bucket
