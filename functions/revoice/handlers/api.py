@@ -4,12 +4,13 @@ Authentication: ``Authorization: Bearer <token>``, the token kept in Secrets Man
 No header: 401. A wrong token or scheme: 403. Domain errors become HTTP answers here, in one place.
 """
 
+from __future__ import annotations
+
 import hmac
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,6 +18,9 @@ from revoice.handlers.runtime import executions, jobs, logger, secret, settings,
 from revoice.pipeline.errors import JobInputError, TransientStepError
 from revoice.pipeline.job_id import is_job_id
 from revoice.pipeline.jobs_api import IdempotencyConflict, describe_job, submit_job
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_BODY_BYTES = 64 * 1024
 app = APIGatewayHttpResolver()
@@ -75,6 +79,8 @@ def _base_url() -> str:
 
 @cache
 def _http() -> httpx.Client:
+    import httpx  # only jobs with URL sources need it
+
     return httpx.Client(timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=False)
 
 

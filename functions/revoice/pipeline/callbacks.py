@@ -17,12 +17,14 @@ from botocore.exceptions import ClientError
 from revoice.pipeline.errors import from_sync
 from revoice.pipeline.state import GenerationState, JobState, utcnow, wire
 from revoice.pipeline.stores import error_code
-from revoice.sync import SyncClient, SyncError
+from revoice.sync.errors import SyncError
 from revoice.sync.models import Generation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_stepfunctions import SFNClient
+
+    from revoice.sync.client import SyncClient
 
 ROW_TTL_SECONDS = 3 * 24 * 3600
 CLOSED_TOKEN = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}

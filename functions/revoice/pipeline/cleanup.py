@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revoice.pipeline.state import utcnow
 from revoice.pipeline.voice_lifecycle import JobIsRunning, release_stale_holders
 from revoice.pipeline.voices import VoiceRecord, VoiceRegistry, clone_created_at
-from revoice.sync import SyncApiError, SyncClient, SyncError
+from revoice.sync.errors import SyncApiError, SyncError
+
+if TYPE_CHECKING:
+    from revoice.sync.client import SyncClient
 
 
 @dataclass

@@ -11,10 +11,8 @@ import json
 import posixpath
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from revoice.pipeline import layout
 from revoice.pipeline.errors import JobInputError
@@ -23,8 +21,12 @@ from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import JobManifest, validate_manifest
 from revoice.pipeline.state import JobRef, RunConfig, utcnow
 from revoice.pipeline.stores import Executions, JobTable, ObjectStore
-from revoice.pipeline.url_source import Resolver, copy_url, resolve
 from revoice.sync.models import IDEMPOTENCY_KEY
+
+if TYPE_CHECKING:
+    import httpx
+
+    from revoice.pipeline.url_source import Resolver
 
 
 class IdempotencyConflict(Exception):
@@ -46,7 +48,7 @@ def submit_job(
     jobs: JobTable,
     config: RunConfig,
     http: httpx.Client,
-    resolver: Resolver = resolve,
+    resolver: Resolver | None = None,
 ) -> Submitted:
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise JobInputError("invalid_idempotency_key", "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]")
@@ -70,7 +72,13 @@ def submit_job(
 
 
 def _fetch_url_sources(
-    manifest: JobManifest, job_id: str, *, store: ObjectStore, config: RunConfig, http: httpx.Client, resolver: Resolver
+    manifest: JobManifest,
+    job_id: str,
+    *,
+    store: ObjectStore,
+    config: RunConfig,
+    http: httpx.Client,
+    resolver: Resolver | None,
 ) -> JobManifest:
     """Copy https sources into ``media/<job>/`` and point the manifest at the copies."""
     copies: dict[str, str] = {}
@@ -82,7 +90,9 @@ def _fetch_url_sources(
         if layout.suffix(name) not in layout.VIDEO_SUFFIXES:
             name += ".mp4"
         key = f"media/{job_id}/{field}-{name}"
-        copy_url(url, key, store=store, max_bytes=config.max_upload_bytes, client=http, resolver=resolver)
+        from revoice.pipeline.url_source import copy_url, resolve  # only jobs with URL sources need httpx
+
+        copy_url(url, key, store=store, max_bytes=config.max_upload_bytes, client=http, resolver=resolver or resolve)
         copies[url] = key
     if not copies:
         return manifest

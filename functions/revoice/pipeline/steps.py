@@ -10,10 +10,8 @@ import hashlib
 import posixpath
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from revoice.pipeline import layout
 from revoice.pipeline.errors import SyncStepError, TransientStepError, from_sync
@@ -27,7 +25,10 @@ from revoice.pipeline.state import (
     utcnow,
 )
 from revoice.pipeline.stores import JobTable, ObjectStore
-from revoice.sync import SyncClient, SyncError
+from revoice.sync.errors import SyncError
+
+if TYPE_CHECKING:
+    from revoice.sync.client import SyncClient
 from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsJob, TtsProvider, TtsRequest
 
 
@@ -222,6 +223,8 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs
 
 def _copier(store: ObjectStore, sync: SyncClient) -> Callable[[str, str, str], None]:
     def copy(url: str, key: str, content_type: str) -> None:
+        import httpx  # only the store step downloads
+
         try:
             with sync.open_download(url) as stream:
                 store.upload_stream(key, stream, content_type)

@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from revoice.pipeline.errors import StepError, SyncStepError, TransientStepError, from_sync
 from revoice.pipeline.state import JobState, VoiceState, utcnow
 from revoice.pipeline.stores import JobTable
 from revoice.pipeline.voices import ACTIVE, VoiceRecord, VoiceRegistry, clone_job_id, clone_name_for
-from revoice.sync import SyncApiError, SyncClient, SyncError
+from revoice.sync.errors import SyncApiError, SyncError
+
+if TYPE_CHECKING:
+    from revoice.sync.client import SyncClient
 from revoice.sync.models import Voice
 
 log = logging.getLogger(__name__)

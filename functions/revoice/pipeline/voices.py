@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Attr, Key
-
 from revoice.pipeline.state import utcnow
 from revoice.pipeline.stores import conditional_update
 
@@ -116,7 +114,9 @@ class VoiceRegistry:
     def by_source(self, source_hash: str) -> list[VoiceRecord]:
         """Active clones of this source, most recently used first."""
         answer = self._table.query(
-            IndexName="sourceHash-index", KeyConditionExpression=Key("sourceHash").eq(source_hash)
+            IndexName="sourceHash-index",
+            KeyConditionExpression="sourceHash = :hash",
+            ExpressionAttributeValues={":hash": source_hash},
         )
         records = [VoiceRecord.from_item(item) for item in answer.get("Items", [])]
         return sorted(
@@ -138,16 +138,16 @@ class VoiceRegistry:
         return self._conditional(
             voice_id,
             "ADD holders :job SET lastUsedAt = :now",
-            {":job": {job_id}, ":now": utcnow()},
-            Attr("state").eq(ACTIVE),
+            "#state = :active",
+            {":job": {job_id}, ":now": utcnow(), ":active": ACTIVE},
         )
 
     def release(self, voice_id: str, job_id: str) -> None:
         self._conditional(
             voice_id,
             "DELETE holders :job SET lastUsedAt = :now",
+            "attribute_exists(voiceId)",
             {":job": {job_id}, ":now": utcnow()},
-            Attr("voiceId").exists(),
         )
 
     def claim_for_deletion(self, voice_id: str) -> bool:
@@ -155,28 +155,23 @@ class VoiceRegistry:
         return self._conditional(
             voice_id,
             "SET #state = :deleting, claimedAt = :now",
-            {":deleting": DELETING, ":now": utcnow()},
-            Attr("state").eq(ACTIVE) & (Attr("holders").not_exists() | Attr("holders").size().eq(0)),
-            names={"#state": "state"},
+            "#state = :active AND (attribute_not_exists(holders) OR size(holders) = :none)",
+            {":deleting": DELETING, ":now": utcnow(), ":active": ACTIVE, ":none": 0},
         )
 
     def unclaim(self, voice_id: str) -> None:
-        self._conditional(
-            voice_id, "SET #state = :active", {":active": ACTIVE}, Attr("voiceId").exists(), names={"#state": "state"}
-        )
+        self._conditional(voice_id, "SET #state = :active", "attribute_exists(voiceId)", {":active": ACTIVE})
 
     def forget(self, voice_id: str) -> None:
         self._table.delete_item(Key={"voiceId": voice_id})
 
-    def _conditional(
-        self, voice_id: str, update: str, values: dict[str, Any], condition: Any, names: dict[str, str] | None = None
-    ) -> bool:
+    def _conditional(self, voice_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         request: dict[str, Any] = {
             "Key": {"voiceId": voice_id},
             "UpdateExpression": update,
-            "ExpressionAttributeValues": values,
             "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
         }
-        if names:
-            request["ExpressionAttributeNames"] = names
+        if "#state" in update + condition:
+            request["ExpressionAttributeNames"] = {"#state": "state"}
         return conditional_update(self._table, request)
