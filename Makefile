@@ -36,9 +36,10 @@ unit: $(STAMP)
 
 test: lint typecheck infra unit
 
-# Not part of `make test`: it moves gigabytes. Prints the push step's peak memory and throughput.
+# Not part of `make test`: it moves gigabytes and runs a 60-job batch. Writes tests/bench/results.md
+# and the README's table.
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.push_memory 1024
+	$(BIN)/python -m tests.bench.suite
 
 clean:
 	rm -rf $(VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,6 @@
 """Peak memory of the push step moving one large object from S3 to sync. labs storage.
 
-    .venv/bin/python -m tests.bench.push_memory 1024        # MiB; prints one line of figures
+    .venv/bin/python -m tests.bench.push_memory 1024        # MiB; prints the push and a plain copy
 
 moto and the emulator run as their own processes, the object is put by another, so the figure is
 the push step's own: the process that runs ``push_media`` reports its peak RSS (``ru_maxrss``).
@@ -93,51 +93,65 @@ def _push(emulator_url: str, api_key: str) -> dict[str, float]:
     }
 
 
+def _plain_copy(emulator_url: str, api_key: str) -> dict[str, float]:
+    """The physical limit: the same bytes from S3 to a presigned URL, with nothing of revoice in between."""
+    s3 = boto3.client("s3")
+    size = s3.head_object(Bucket=BUCKET, Key=KEY)["ContentLength"]
+    ticket = httpx.post(f"{emulator_url}/v2/assets/upload", headers={"x-api-key": api_key},
+                        json={"fileName": "plain.mp4", "contentType": "video/mp4", "size": size}).json()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.monotonic()
+    body = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"]
+    answer = httpx.put(ticket["uploadUrl"], content=iter(lambda: body.read(1024 * 1024), b""),
+                       headers={"content-type": "video/mp4", "content-length": str(size)}, timeout=600)
+    answer.raise_for_status()
+    took = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size_mib": size / 2**20, "baseline_rss_mib": round(before, 1), "peak_rss_mib": round(peak, 1),
+            "seconds": round(took, 2), "mib_per_s": round(size / 2**20 / took, 1)}
+
+
+def measure(size_mib: int) -> dict[str, dict[str, float]]:
+    """Both copies of one object of ``size_mib`` MiB, each in a fresh process; servers in their own."""
+    moto_port, emulator_port = _port(), _port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}"}
+    bin_dir = Path(sys.executable).parent
+    servers = [
+        subprocess.Popen([str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([str(bin_dir / "revoice"), "emulator", "--port", str(emulator_port), "--api-key", "bench"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    try:
+        _wait(f"http://127.0.0.1:{moto_port}/moto-api/")
+        _wait(f"http://127.0.0.1:{emulator_port}/health")
+        subprocess.run([sys.executable, "-m", "tests.bench.push_memory", "--put", str(size_mib * 2**20)], env=env,
+                       check=True)
+        results = {}
+        for mode in ("--push", "--plain"):
+            done = subprocess.run([sys.executable, "-m", "tests.bench.push_memory", mode,
+                                   f"http://127.0.0.1:{emulator_port}", "bench"], env=env, check=True,
+                                  capture_output=True, text=True)
+            results[mode.strip("-")] = json.loads(done.stdout.strip().splitlines()[-1])
+        return results
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def main() -> None:
+    if sys.argv[1] == "--plain":
+        print(json.dumps(_plain_copy(sys.argv[2], sys.argv[3])))
+        return
     if sys.argv[1] == "--put":
         _put_object(int(sys.argv[2]))
         return
     if sys.argv[1] == "--push":
         print(json.dumps(_push(sys.argv[2], sys.argv[3])))
         return
-    size = int(sys.argv[1]) * 2**20
-    moto_port, emulator_port = _port(), _port()
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-    }
-    bin_dir = Path(sys.executable).parent
-    servers = [
-        subprocess.Popen(
-            [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [str(bin_dir / "revoice"), "emulator", "--port", str(emulator_port), "--api-key", "bench"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    try:
-        _wait(f"http://127.0.0.1:{moto_port}/moto-api/")
-        _wait(f"http://127.0.0.1:{emulator_port}/health")
-        subprocess.run([sys.executable, "-m", "tests.bench.push_memory", "--put", str(size)], env=env, check=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.bench.push_memory", "--push", f"http://127.0.0.1:{emulator_port}", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print(result.stdout.strip().splitlines()[-1])
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+    print(json.dumps(measure(int(sys.argv[1]))))
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ class GenerationRecord:
     error: str | None = None
     error_code: str | None = None
     synthesized_audio_url: str | None = None
+    finished_at: float | None = None  # wall clock, for latency measurements (not part of the API)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def public(self, *, webhook: bool = False) -> dict[str, Any]:
@@ -764,6 +765,8 @@ class Emulator:
 
     def _advance(self, record: GenerationRecord, status: str, **changes: Any) -> None:
         record.status = status
+        if status not in RUNNING:
+            record.finished_at = time.time()
         for key, value in changes.items():
             setattr(record, key, value)
         record.changed.set()
