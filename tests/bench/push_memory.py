@@ -97,42 +97,70 @@ def _plain_copy(emulator_url: str, api_key: str) -> dict[str, float]:
     """The physical limit: the same bytes from S3 to a presigned URL, with nothing of revoice in between."""
     s3 = boto3.client("s3")
     size = s3.head_object(Bucket=BUCKET, Key=KEY)["ContentLength"]
-    ticket = httpx.post(f"{emulator_url}/v2/assets/upload", headers={"x-api-key": api_key},
-                        json={"fileName": "plain.mp4", "contentType": "video/mp4", "size": size}).json()
+    ticket = httpx.post(
+        f"{emulator_url}/v2/assets/upload",
+        headers={"x-api-key": api_key},
+        json={"fileName": "plain.mp4", "contentType": "video/mp4", "size": size},
+    ).json()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.monotonic()
     body = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"]
-    answer = httpx.put(ticket["uploadUrl"], content=iter(lambda: body.read(1024 * 1024), b""),
-                       headers={"content-type": "video/mp4", "content-length": str(size)}, timeout=600)
+    answer = httpx.put(
+        ticket["uploadUrl"],
+        content=iter(lambda: body.read(1024 * 1024), b""),
+        headers={"content-type": "video/mp4", "content-length": str(size)},
+        timeout=600,
+    )
     answer.raise_for_status()
     took = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size_mib": size / 2**20, "baseline_rss_mib": round(before, 1), "peak_rss_mib": round(peak, 1),
-            "seconds": round(took, 2), "mib_per_s": round(size / 2**20 / took, 1)}
+    return {
+        "size_mib": size / 2**20,
+        "baseline_rss_mib": round(before, 1),
+        "peak_rss_mib": round(peak, 1),
+        "seconds": round(took, 2),
+        "mib_per_s": round(size / 2**20 / took, 1),
+    }
 
 
 def measure(size_mib: int) -> dict[str, dict[str, float]]:
     """Both copies of one object of ``size_mib`` MiB, each in a fresh process; servers in their own."""
     moto_port, emulator_port = _port(), _port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+    }
     bin_dir = Path(sys.executable).parent
     servers = [
-        subprocess.Popen([str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([str(bin_dir / "revoice"), "emulator", "--port", str(emulator_port), "--api-key", "bench"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [str(bin_dir / "revoice"), "emulator", "--port", str(emulator_port), "--api-key", "bench"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     try:
         _wait(f"http://127.0.0.1:{moto_port}/moto-api/")
         _wait(f"http://127.0.0.1:{emulator_port}/health")
-        subprocess.run([sys.executable, "-m", "tests.bench.push_memory", "--put", str(size_mib * 2**20)], env=env,
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "tests.bench.push_memory", "--put", str(size_mib * 2**20)], env=env, check=True
+        )
         results = {}
         for mode in ("--push", "--plain"):
-            done = subprocess.run([sys.executable, "-m", "tests.bench.push_memory", mode,
-                                   f"http://127.0.0.1:{emulator_port}", "bench"], env=env, check=True,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "tests.bench.push_memory", mode, f"http://127.0.0.1:{emulator_port}", "bench"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             results[mode.strip("-")] = json.loads(done.stdout.strip().splitlines()[-1])
         return results
     finally:

@@ -1,7 +1,8 @@
 """``make bench``: revoice's figures beside their baselines, as ratios; writes tests/bench/results.md and
 the README's table. Not part of ``make test``: it moves gigabytes and runs a 60-job batch.
 
-    .venv/bin/python -m tests.bench.suite            # everything (about 10 minutes on 2 cores)
+    .venv/bin/python -m tests.bench.suite            # everything (about 7 minutes on 2 cores)
+    .venv/bin/python -m tests.bench.suite latency    # one part; the tables keep the others' last figures
 """
 
 from __future__ import annotations
@@ -38,12 +39,27 @@ def transfer(sizes: tuple[int, ...] = (64, 512, 2048)) -> list[Row]:
     for size in sizes:
         figures = measure(size)
         push, plain = figures["push"], figures["plain"]
-        rows.append(_row(f"push {size} MiB: peak RSS (MiB)", push["peak_rss_mib"], plain["peak_rss_mib"],
-                         "< 150 MiB, flat in size", push["peak_rss_mib"] < 150,
-                         f"python -m tests.bench.push_memory {size}"))
-        rows.append(_row(f"push {size} MiB: throughput (MiB/s)", push["mib_per_s"], plain["mib_per_s"],
-                         ">= 0.8x the plain copy", push["mib_per_s"] >= 0.8 * plain["mib_per_s"],
-                         f"python -m tests.bench.push_memory {size}", higher_is_better=True))
+        rows.append(
+            _row(
+                f"push {size} MiB: peak RSS (MiB)",
+                push["peak_rss_mib"],
+                plain["peak_rss_mib"],
+                "< 150 MiB, flat in size",
+                push["peak_rss_mib"] < 150,
+                f"python -m tests.bench.push_memory {size}",
+            )
+        )
+        rows.append(
+            _row(
+                f"push {size} MiB: throughput (MiB/s)",
+                push["mib_per_s"],
+                plain["mib_per_s"],
+                ">= 0.8x the plain copy",
+                push["mib_per_s"] >= 0.8 * plain["mib_per_s"],
+                f"python -m tests.bench.push_memory {size}",
+                higher_is_better=True,
+            )
+        )
     return rows
 
 
@@ -51,9 +67,17 @@ def _stack(**emulator: Any) -> Any:
     from revoice_local.emulator.config import EmulatorConfig
     from revoice_local.stack.stack import LocalStack
 
-    return LocalStack(EmulatorConfig(clone_slots=1000, clones_per_hour=100_000, generate_per_minute=100_000,
-                                     tts_per_minute=100_000, uploads_per_minute=100_000, **emulator),
-                      parameters={"LogLevel": "ERROR"})
+    return LocalStack(
+        EmulatorConfig(
+            clone_slots=1000,
+            clones_per_hour=100_000,
+            generate_per_minute=100_000,
+            tts_per_minute=100_000,
+            uploads_per_minute=100_000,
+            **emulator,
+        ),
+        parameters={"LogLevel": "ERROR"},
+    )
 
 
 def _sample(root: Path) -> Path:
@@ -72,19 +96,27 @@ def _drop(stack: Any, manifests: list[dict[str, Any]]) -> list[str]:
         key = f"inbox/bench-{time.time_ns()}-{n}.json"
         stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=json.dumps(manifest).encode())
         keys.append(key)
-    return [job_id_for(stack.bucket, k, stack.s3.head_object(Bucket=stack.bucket, Key=k)["ETag"].strip('"'))
-            for k in keys]
+    return [
+        job_id_for(stack.bucket, k, stack.s3.head_object(Bucket=stack.bucket, Key=k)["ETag"].strip('"')) for k in keys
+    ]
 
 
 def batch(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, scale: float = 0.05) -> list[Row]:
     """N jobs at once at plan concurrency C: makespan beside ceil(N/C)*T and a sequential seed-style script."""
-    with tempfile.TemporaryDirectory() as tmp, _stack(time_scale=scale, concurrency=concurrency,
-                                                      pending_seconds=0,
-                                                      processing_seconds=generation_seconds / scale) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(
+            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
+        ) as stack,
+    ):
         source = _sample(Path(tmp))
         stack.s3.upload_file(str(source), stack.bucket, "media/speaker.mp4")
-        manifest = {"source": "media/speaker.mp4", "script": "A line for the batch.", "speech": "text",
-                    "voice_id": "builtin-adam"}
+        manifest = {
+            "source": "media/speaker.mp4",
+            "script": "A line for the batch.",
+            "speech": "text",
+            "voice_id": "builtin-adam",
+        }
         started = time.monotonic()
         job_ids = _drop(stack, [dict(manifest, output_name=f"job{n}") for n in range(n)])
         ends = [stack.wait_for_job(job_id, timeout=1800) for job_id in job_ids]
@@ -100,10 +132,22 @@ def batch(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, sc
     if failed:
         note += f"; {len(failed)} failed"
     return [
-        _row(f"batch makespan (s): {note}", round(makespan, 1), round(bound, 1), "<= 1.15x ceil(N/C)*T",
-             makespan <= 1.15 * bound, "python -m tests.bench.suite batch"),
-        _row("batch makespan vs a sequential seed-style script polling every 10 s (scaled)", round(makespan, 1),
-             round(sequential, 1), "faster", makespan < sequential, "python -m tests.bench.suite batch"),
+        _row(
+            f"batch makespan (s): {note}",
+            round(makespan, 1),
+            round(bound, 1),
+            "<= 1.15x ceil(N/C)*T",
+            makespan <= 1.15 * bound,
+            "python -m tests.bench.suite batch",
+        ),
+        _row(
+            "batch makespan vs a sequential seed-style script polling every 10 s (scaled)",
+            round(makespan, 1),
+            round(sequential, 1),
+            "faster",
+            makespan < sequential,
+            "python -m tests.bench.suite batch",
+        ),
     ]
 
 
@@ -120,8 +164,12 @@ def _sequential(stack: Any, source: Path, n: int, poll_seconds: float) -> float:
     with SyncClient(stack.emulator.config.api_key, base_url=stack.emulator.url) as sync:
         for _ in range(n):
             asset = sync.upload_file(str(source), content_type="video/mp4", asset_type="VIDEO")
-            request = GenerateRequest(input=[MediaInput(type="video", asset_id=asset.id), TextInput(
-                provider=TtsProvider(voice_id="builtin-adam", script="A line for the batch."))])
+            request = GenerateRequest(
+                input=[
+                    MediaInput(type="video", asset_id=asset.id),
+                    TextInput(provider=TtsProvider(voice_id="builtin-adam", script="A line for the batch.")),
+                ]
+            )
             generation = sync.create_generation(request)
             while not generation.finished:
                 time.sleep(poll_seconds)
@@ -136,40 +184,83 @@ def latency_and_transitions(jobs: int = 8, scale: float = 0.05) -> list[Row]:
     from revoice_local.stack import inprocess
 
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp, _stack(time_scale=scale, pending_seconds=0,
-                                                      processing_seconds=3 / scale) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(time_scale=scale, pending_seconds=0, processing_seconds=3 / scale) as stack,
+    ):
         stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
         figures: dict[str, dict[str, float]] = {}
         for mode, callback in (("webhook", True), ("polling", False)):
             before = sum(inprocess.INVOCATIONS.by_function.values())
-            manifests = [{"source": "media/speaker.mp4", "script": f"Latency {n}.", "callback": callback}
-                         for n in range(jobs)]
+            manifests = [
+                {"source": "media/speaker.mp4", "script": f"Latency {n}.", "callback": callback} for n in range(jobs)
+            ]
             ends = [stack.wait_for_job(job_id, timeout=600) for job_id in _drop(stack, manifests)]
             emulator = stack.emulator.emulator
-            latencies = [_epoch(e.result["finishedAt"]) - emulator.generations[e.result["generation"]["id"]].finished_at
-                         for e in ends if e.result]
+            latencies = [
+                _epoch(e.result["finishedAt"]) - emulator.generations[e.result["generation"]["id"]].finished_at
+                for e in ends
+                if e.result
+            ]
             transitions = [stack.state_transitions(e.job_id) for e in ends]
             polls = [e.result["generation"]["polls"] for e in ends if e.result]
             invocations = (sum(inprocess.INVOCATIONS.by_function.values()) - before) / jobs
-            figures[mode] = {"latency": statistics.median(latencies), "transitions": statistics.median(transitions),
-                             "polls": statistics.median(polls), "invocations": invocations}
+            figures[mode] = {
+                "latency": statistics.median(latencies),
+                "transitions": statistics.median(transitions),
+                "polls": statistics.median(polls),
+                "invocations": invocations,
+            }
     web, poll = figures["webhook"], figures["polling"]
     per_poll = (poll["transitions"] - web["transitions"] + 1) / max(poll["polls"], 1)
     five_minutes = web["transitions"] - 1 + per_poll * 30  # a 5-minute generation checked every 10 s
-    rows.append(_row("completion latency, webhook mode (s, median)", round(web["latency"], 2),
-                     round(poll["latency"], 2), "< 1 s", web["latency"] < 1, "python -m tests.bench.suite latency"))
-    rows.append(_row(f"state transitions per job, webhook mode (polling mode, {poll['polls']:.0f} polls, beside)",
-                     web["transitions"], poll["transitions"], "< 25", web["transitions"] < 25,
-                     "python -m tests.bench.suite latency"))
-    rows.append(_row("state transitions per job, 5-minute generation: webhook vs a fixed 10 s polling loop",
-                     web["transitions"], round(five_minutes), "< 25", web["transitions"] < 25,
-                     "python -m tests.bench.suite latency"))
-    cost = {mode: 1000 * (t * PRICE_TRANSITION + i * (PRICE_REQUEST + PRICE_INVOCATION_DURATION))
-            for mode, t, i in (("webhook", web["transitions"], web["invocations"]),
-                               ("polling", five_minutes, web["invocations"] + (five_minutes - web["transitions"]) / 3))}
-    rows.append(_row(f"AWS cost per 1,000 jobs, USD (5-minute generation; {web['invocations']:.1f} invocations/job)",
-                     round(cost["webhook"], 3), round(cost["polling"], 3), "lower", cost["webhook"] < cost["polling"],
-                     "python -m tests.bench.suite latency"))
+    rows.append(
+        _row(
+            "completion latency, webhook mode (s, median)",
+            round(web["latency"], 2),
+            round(poll["latency"], 2),
+            "< 1 s",
+            web["latency"] < 1,
+            "python -m tests.bench.suite latency",
+        )
+    )
+    rows.append(
+        _row(
+            f"state transitions per job, webhook mode (polling mode, {poll['polls']:.0f} polls, beside)",
+            web["transitions"],
+            poll["transitions"],
+            "< 25",
+            web["transitions"] < 25,
+            "python -m tests.bench.suite latency",
+        )
+    )
+    rows.append(
+        _row(
+            "state transitions per job, 5-minute generation: webhook vs a fixed 10 s polling loop",
+            web["transitions"],
+            round(five_minutes),
+            "< 25",
+            web["transitions"] < 25,
+            "python -m tests.bench.suite latency",
+        )
+    )
+    cost = {
+        mode: 1000 * (t * PRICE_TRANSITION + i * (PRICE_REQUEST + PRICE_INVOCATION_DURATION))
+        for mode, t, i in (
+            ("webhook", web["transitions"], web["invocations"]),
+            ("polling", five_minutes, web["invocations"] + (five_minutes - web["transitions"]) / 3),
+        )
+    }
+    rows.append(
+        _row(
+            f"AWS cost per 1,000 jobs, USD (5-minute generation; {web['invocations']:.1f} invocations/job)",
+            round(cost["webhook"], 3),
+            round(cost["polling"], 3),
+            "lower",
+            cost["webhook"] < cost["polling"],
+            "python -m tests.bench.suite latency",
+        )
+    )
     return rows
 
 
@@ -178,47 +269,77 @@ def cold_start() -> list[Row]:
 
     rows = measure()
     baseline = rows[0]["ms"]
-    return [_row(f"cold start: import {r['module']} (ms)", r["ms"], baseline, "<= 1.3x import boto3",
-                 float(r["ratio"]) <= 1.3, "python -m tests.bench.cold_start") for r in rows[1:]]
+    return [
+        _row(
+            f"cold start: import {r['module']} (ms)",
+            r["ms"],
+            baseline,
+            "<= 1.3x import boto3",
+            float(r["ratio"]) <= 1.3,
+            "python -m tests.bench.cold_start",
+        )
+        for r in rows[1:]
+    ]
 
 
 def demo() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "revoice_local.cli", "demo", "--out", tmp], check=True,
-                       capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+        subprocess.run(
+            [sys.executable, "-m", "revoice_local.cli", "demo", "--out", tmp],
+            check=True,
+            capture_output=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        )
         took = time.monotonic() - started
-    return [_row("make demo wall time after set-up (s)", round(took, 1), 30, "< 30 s", took < 30,
-                 ".venv/bin/revoice demo")]
+    return [
+        _row("make demo wall time after set-up (s)", round(took, 1), 30, "< 30 s", took < 30, ".venv/bin/revoice demo")
+    ]
 
 
-def _row(name: str, value: float, baseline: float, target: str, met: bool, command: str,
-         higher_is_better: bool = False) -> Row:
+def _row(
+    name: str, value: float, baseline: float, target: str, met: bool, command: str, higher_is_better: bool = False
+) -> Row:
     ratio = round(value / baseline, 2) if baseline else None
-    return {"benchmark": name, "revoice": value, "baseline": baseline, "ratio": ratio, "target": target,
-            "met": met, "command": command, "higher_is_better": higher_is_better}
+    return {
+        "benchmark": name,
+        "revoice": value,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "command": command,
+        "higher_is_better": higher_is_better,
+    }
 
 
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, {datetime.now():%Y-%m-%d}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, {datetime.now():%Y-%m-%d}"
+    )
 
 
 def table(rows: list[Row]) -> str:
     lines = ["| benchmark | revoice | baseline | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
     for row in rows:
-        lines.append(f"| {row['benchmark']} | {row['revoice']} | {row['baseline']} | {row['ratio']}x | "
-                     f"{row['target']} | {'yes' if row['met'] else '**no**'} |")
+        lines.append(
+            f"| {row['benchmark']} | {row['revoice']} | {row['baseline']} | {row['ratio']}x | "
+            f"{row['target']} | {'yes' if row['met'] else '**no**'} |"
+        )
     return "\n".join(lines)
 
 
 def write(rows: list[Row]) -> None:
     body = table(rows)
     commands = sorted({row["command"] for row in rows})
-    RESULTS.write_text(f"# Benchmark results\n\nMachine: {machine()}.\n\n{body}\n\nReproduce with `make bench`, or "
-                       "one at a time:\n\n" + "\n".join(f"- `.venv/bin/{c}`" if c.startswith("python") else f"- `{c}`"
-                                                    for c in commands) + "\n")
+    RESULTS.write_text(
+        f"# Benchmark results\n\nMachine: {machine()}.\n\n{body}\n\nReproduce with `make bench`, or "
+        "one at a time:\n\n"
+        + "\n".join(f"- `.venv/bin/{c}`" if c.startswith("python") else f"- `{c}`" for c in commands)
+        + "\n"
+    )
     text = README.read_text()
     if BEGIN in text and END in text:
         before, rest = text.split(BEGIN, 1)
@@ -227,17 +348,23 @@ def write(rows: list[Row]) -> None:
 
 def main() -> None:
     chosen = sys.argv[1:] or ["transfer", "batch", "latency", "cold", "demo"]
-    runs = {"transfer": transfer, "batch": batch, "latency": latency_and_transitions, "cold": cold_start,
-            "demo": demo}
-    rows: list[Row] = []
+    runs = {"transfer": transfer, "batch": batch, "latency": latency_and_transitions, "cold": cold_start, "demo": demo}
+    saved = ROOT / "build" / "bench"
+    saved.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         started = time.monotonic()
         found = runs[name]()
-        rows += found
+        (saved / f"{name}.json").write_text(json.dumps(found))
         print(f"{name}: {time.monotonic() - started:.0f} s", file=sys.stderr)
         print(table(found), flush=True)
-    if not sys.argv[1:]:
-        write(rows)
+    write(
+        [
+            row
+            for name in runs
+            if (saved / f"{name}.json").exists()
+            for row in json.loads((saved / f"{name}.json").read_text())
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from revoice.sync.models import GENERATION_TERMINAL
 
 STEP_NAMES = {
     "push": "pushing the videos to sync. labs",
-    "voice": "cloning the voice",
+    "voice": "choosing or cloning the voice",
     "speech": "synthesizing the script",
     "lipsync": "lip-syncing the video",
     "store": "storing the results",

@@ -84,6 +84,8 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.aws_url = f"http://{host}:{port}"
+        # moto's backends live in the process, not in the server: start every stack from a clean account.
+        httpx.post(f"{self.aws_url}/moto-api/reset").raise_for_status()
         configured = httpx.post(
             f"{self.aws_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
         )
