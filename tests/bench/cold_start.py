@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+from typing import Any
 
 HANDLERS = ["ingest", "push", "voice", "speech", "lipsync", "store", "failure", "webhook", "api", "cleanup"]
 RUNS = 7
@@ -25,9 +26,9 @@ def import_ms(module: str, runs: int = RUNS) -> float:
     return round(statistics.median(times), 1)
 
 
-def measure() -> list[dict[str, object]]:
+def measure() -> list[dict[str, Any]]:
     baseline = import_ms("boto3")
-    rows: list[dict[str, object]] = [{"module": "boto3 (baseline)", "ms": baseline, "ratio": 1.0}]
+    rows: list[dict[str, Any]] = [{"module": "boto3 (baseline)", "ms": baseline, "ratio": 1.0}]
     for name in HANDLERS:
         ms = import_ms(f"revoice.handlers.{name}")
         rows.append({"module": f"revoice.handlers.{name}", "ms": ms, "ratio": round(ms / baseline, 2)})

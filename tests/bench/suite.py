@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -348,7 +349,13 @@ def write(rows: list[Row]) -> None:
 
 def main() -> None:
     chosen = sys.argv[1:] or ["transfer", "batch", "latency", "cold", "demo"]
-    runs = {"transfer": transfer, "batch": batch, "latency": latency_and_transitions, "cold": cold_start, "demo": demo}
+    runs: dict[str, Callable[[], list[Row]]] = {
+        "transfer": transfer,
+        "batch": batch,
+        "latency": latency_and_transitions,
+        "cold": cold_start,
+        "demo": demo,
+    }
     saved = ROOT / "build" / "bench"
     saved.mkdir(parents=True, exist_ok=True)
     for name in chosen:
