@@ -113,13 +113,16 @@ def test_cloning_is_rate_limited_per_hour(emulator_factory: Callable[..., Emulat
 def test_a_second_clone_while_one_is_running_is_told_to_wait(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:
-    emulator = emulator_factory(time_scale=1.0, clone_seconds=0.5)
+    emulator = emulator_factory(time_scale=1.0, clone_seconds=2.0)
     errors: list[SyncApiError] = []
     with fast_client(emulator, retry=NO_RETRY) as client:
         asset = upload(client, samples.video)
         slow = threading.Thread(target=client.clone_voice, args=("revoice-slow",), kwargs={"asset_id": asset.id})
         slow.start()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while not emulator.emulator.cloning():  # the first clone has reached the server and is being made
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         try:
             client.clone_voice("revoice-eager", asset_id=asset.id)
         except SyncApiError as exc:

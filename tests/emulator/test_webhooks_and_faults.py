@@ -74,7 +74,7 @@ def test_lost_and_duplicated_webhooks(
 def test_a_delayed_webhook_is_overtaken_by_a_later_one(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, receiver: Receiver
 ) -> None:
-    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind="webhook_reorder", delay=0.5)])
+    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind="webhook_reorder", delay=2.0)])
     first, second = _run_with_webhook(emulator, samples, receiver, jobs=2)
     _settle(receiver, 2)
     assert [d["json"]["id"] for d in receiver.received] == [second, first]

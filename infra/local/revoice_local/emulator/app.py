@@ -213,6 +213,10 @@ class Emulator:
     def builtin_voices() -> list[dict[str, Any]]:
         return list(BUILTIN_VOICES)
 
+    def cloning(self) -> bool:
+        """A clone is being made right now (the next one would get voice_clone_busy)."""
+        return time.monotonic() < self._clone_busy_until
+
     def in_flight(self) -> int:
         return sum(1 for g in self.generations.values() if g.status in RUNNING)
 
@@ -495,7 +499,7 @@ class Emulator:
             raise ApiError(400, "validation_error", "Provide exactly one of url or assetId", field="assetId")
         if body.get("provider", "elevenlabs") != "elevenlabs":
             raise ApiError(400, "validation_error", "provider must be elevenlabs", field="provider")
-        if time.monotonic() < self._clone_busy_until:
+        if self.cloning():
             raise ApiError(
                 429,
                 "voice_clone_busy",
