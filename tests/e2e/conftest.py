@@ -4,6 +4,7 @@ the emulator over real HTTP. Each test gets a clean fault book and the default e
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,24 @@ MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 EMULATOR = EmulatorConfig(time_scale=0.05, clone_slots=500, clones_per_hour=10_000)
 
 
+class LogRecords(logging.Handler):
+    """Every log record of the session, rendered with its extra fields, for the secrets scan."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {record.__dict__!r}")
+
+
+SESSION_LOGS = LogRecords()
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
+    for name in ("", "revoice", "revoice.sync.client", "revoice.emulator"):
+        logging.getLogger(name).addHandler(SESSION_LOGS)
     with LocalStack(EMULATOR.model_copy(), parameters={"MaxUploadBytes": MAX_UPLOAD_BYTES}) as local:
         yield local
 
