@@ -12,17 +12,10 @@ from typing import Any
 
 from revoice.pipeline import layout
 from revoice.pipeline.errors import ADVICE, parse_error_message
-from revoice.pipeline.state import utcnow
+from revoice.pipeline.state import STEP_DESCRIPTIONS, utcnow
 from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.models import GENERATION_TERMINAL
 
-STEP_NAMES = {
-    "push": "pushing the videos to sync. labs",
-    "voice": "choosing or cloning the voice",
-    "speech": "synthesizing the script",
-    "lipsync": "lip-syncing the video",
-    "store": "storing the results",
-}
 EXECUTION_ENDS = {"TIMED_OUT": "execution_timeout", "ABORTED": "execution_aborted", "FAILED": "execution_failed"}
 
 
@@ -64,7 +57,7 @@ def _step_failed(state: dict[str, Any]) -> dict[str, Any]:
 
 def describe(error: dict[str, Any] | None, step: str, generation: dict[str, Any] | None) -> tuple[str, str, str]:
     """(errorCode, reason, errorType) for a caught error, or for a generation that ended badly."""
-    doing = STEP_NAMES.get(step, step)
+    doing = STEP_DESCRIPTIONS.get(step, step)
     if error is None:
         status = (generation or {}).get("status", "UNKNOWN")
         if status in GENERATION_TERMINAL:
@@ -109,7 +102,7 @@ def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
         "status": "FAILED",
         "step": step,
         "errorCode": EXECUTION_ENDS.get(status, "execution_failed"),
-        "reason": f"the job's execution {what} while {STEP_NAMES.get(step, step)}",
+        "reason": f"the job's execution {what} while {STEP_DESCRIPTIONS.get(step, step)}",
         "errorType": status,
         "trigger": trigger,
         "execution": detail.get("executionArn"),

@@ -15,6 +15,18 @@ from pydantic.alias_generators import to_camel
 
 from revoice.pipeline.manifest import JobManifest
 
+# What a job is doing at each step, as people read it (error reasons, the CLI's progress lines).
+STEP_DESCRIPTIONS = {
+    "queued": "waiting to start",
+    "ingest": "checking the job",
+    "push": "pushing the videos to sync. labs",
+    "voice": "choosing or cloning the voice",
+    "speech": "synthesizing the script",
+    "lipsync": "lip-syncing the video",
+    "store": "storing the results",
+    "done": "done",
+}
+
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -157,8 +157,9 @@ def release_stale_holders(record: VoiceRecord, registry: VoiceRegistry, job_is_r
 
 def _no_free_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> StepError:
     """Busy if running jobs hold the slots (recorded, or cloned a moment ago and not recorded yet)."""
-    held: list[object] = [r for r in registry.all() if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
-    recorded = {r.voice_id for r in registry.all()}
+    records = registry.all()
+    held: list[object] = [r for r in records if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
+    recorded = {r.voice_id for r in records}
     for voice in sync.list_voices():
         maker = clone_job_id(voice.name)
         if voice.id not in recorded and maker and job_is_running(maker):

@@ -40,6 +40,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=60.0, pool=5.0)
 TtsShape = Literal["auto", "jobs", "tts"]
 # A 503 for these codes means "try later"; any other 503 from /v2/tts/jobs means "not enabled here".
 TTS_BUSY_CODES = frozenset({"elevenlabs_service_unavailable"})
+TTS_NOT_ENABLED_CODES = frozenset({"tts_jobs_not_enabled", "not_found", "feature_not_enabled"})
 
 log = logging.getLogger(__name__)
 _voices = TypeAdapter(list[Voice])
@@ -278,7 +279,7 @@ class SyncClient:
                     "/v2/tts/jobs",
                     json=request.wire(),
                     headers=headers,
-                    no_retry_codes=_not_enabled_codes() if shape == "auto" else frozenset(),
+                    no_retry_codes=TTS_NOT_ENABLED_CODES if shape == "auto" else frozenset(),
                 )
                 return TtsJob.model_validate({**data, "endpoint": "jobs"})
             except SyncApiError as exc:
@@ -383,10 +384,6 @@ def _idempotency(key: str | None) -> dict[str, str] | None:
     if not IDEMPOTENCY_KEY.match(key):
         raise ValueError("Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]")
     return {"Idempotency-Key": key}
-
-
-def _not_enabled_codes() -> frozenset[str]:
-    return frozenset({"tts_jobs_not_enabled", "not_found", "feature_not_enabled"})
 
 
 def _tts_jobs_unavailable(error: SyncApiError) -> bool:

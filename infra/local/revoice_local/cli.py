@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", parents=[common], help="run the flagship flow end to end on this machine")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write the results")
-    demo.set_defaults(run=lambda a: __import__("revoice_local.demo", fromlist=["run_demo"]).run_demo(a.out))
+    demo.set_defaults(run=_demo)
 
     local = commands.add_parser("local", parents=[common], help="run the local stack until Ctrl-C")
     local.add_argument("--time-scale", type=float, default=0.1, help="the emulator's time scale (default 0.1)")
@@ -155,6 +155,12 @@ def _emulator(args: argparse.Namespace) -> int:
     print(f"sync. labs emulator on {server.url} (API key from --api-key or the default; Ctrl-C stops)", flush=True)
     server.serve_forever()
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from revoice_local.demo import run_demo
+
+    return run_demo(args.out)
 
 
 def _local(args: argparse.Namespace) -> int:

@@ -7,26 +7,17 @@ voice, speaks a new line in it, lip-syncs the presenter to it, and stores the re
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig
+from revoice_local.jobs_cli import download_results, follow, submit
 from revoice_local.stack.stack import LocalStack
 
 SPEAKER_SCRIPT = "Hi, I am the speaker in this sample clip. Clone my voice from these few sentences, please."
 PRESENTER_SCRIPT = "Good morning. I present the news, but today somebody else will lend me a voice."
 NEW_LINE = "Hello from revoice! This brand new line was never spoken, yet it comes out in the speaker's own voice."
-STEPS = {
-    "queued": "queued",
-    "push": "pushing videos to sync. labs",
-    "voice": "cloning the voice",
-    "speech": "synthesizing the new line",
-    "lipsync": "lip-syncing the presenter",
-    "store": "storing results",
-    "done": "done",
-}
 
 
 def run_demo(out: Path) -> int:
@@ -38,53 +29,25 @@ def run_demo(out: Path) -> int:
     print("Starting the local stack (moto + the sync. labs emulator) from infra/template.yaml ...")
     with LocalStack(EmulatorConfig(time_scale=0.1), parameters={"LogLevel": "ERROR"}) as stack:
         print(f"  jobs bucket   s3://{stack.bucket}\n  sync. labs    {stack.emulator.url} (emulated)")
-        stack.s3.upload_file(str(speaker), stack.bucket, "media/speaker.mp4")
-        stack.s3.upload_file(str(presenter), stack.bucket, "media/presenter.mp4")
-        manifest = {
-            "source": "media/speaker.mp4",
-            "target": "media/presenter.mp4",
+        target = stack.target()
+        fields = {
+            "target": str(presenter),
             "script": NEW_LINE,
             "output_name": "revoice_demo",
             "voice_name": "demo speaker",
         }
-        stack.s3.put_object(Bucket=stack.bucket, Key="inbox/demo.json", Body=json.dumps(manifest).encode())
-        print("Dropped inbox/demo.json; following the job:")
-        job_id = _follow(stack, began)
+        submitted = submit(target, str(speaker), fields)
+        print(f"Dropped {submitted.manifest_key}; following the job:")
+        record = follow(target, submitted.job_ids, print, timeout=120)
+        job_id = str(record["jobId"])
         end = stack.wait_for_job(job_id, timeout=120)
         if end.result is None:
             error = end.error or {}
             print(f"\nThe job failed at step {error.get('step')}: {error.get('errorCode')}: {error.get('reason')}")
             return 1
-        for name, key in (
-            ("output.mp4", end.result["outputs"]["video"]),
-            ("speech.wav", end.result["outputs"]["speech"]),
-            ("result.json", f"results/{job_id}/result.json"),
-        ):
-            stack.s3.download_file(stack.bucket, key, str(out / name))
+        download_results(target, job_id, out)
     _summary(out, end.result, time.monotonic() - began)
     return 0
-
-
-def _follow(stack: LocalStack, began: float) -> str:
-    """Print each step as the job table records it; return the job id."""
-    deadline = time.monotonic() + 120
-    while not (listed := stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the S3 notification did not start an execution")
-        time.sleep(0.05)
-    job_id = str(listed[0]["name"])
-    print(f"  job id        {job_id}")
-    seen = None
-    while time.monotonic() < deadline:
-        record = stack.job(job_id) or {}
-        step = record.get("step")
-        if step != seen and step is not None:
-            print(f"  {time.monotonic() - began:6.1f}s  {STEPS.get(str(step), step)}")
-            seen = step
-        if record.get("status") in ("SUCCEEDED", "FAILED", "REJECTED"):
-            break
-        time.sleep(0.1)
-    return job_id
 
 
 def _summary(out: Path, result: dict[str, object], took: float) -> None:

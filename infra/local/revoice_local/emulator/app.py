@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -244,8 +244,7 @@ class Emulator:
         """A file in this org's storage, or the documented error for a URL that is not one."""
         if not url.startswith(self.base_url + "/"):
             raise ApiError(400, "file_not_in_org_storage", "The URL is not in sync. labs storage; upload it first")
-        key = urlsplit(url).path.lstrip("/")
-        key = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), key)
+        key = unquote(urlsplit(url).path).lstrip("/")
         with self._lock:
             path = self.files.get(key)
         if path is None or not path.exists():

@@ -68,7 +68,7 @@ class LocalStack:
         self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
         self._parameters = parameters or {}
         self.stack_name = stack_name
-        self._saved_env: dict[str, str | None] = {}
+        self._saved_env: dict[str, str] = {}
         self._stop = threading.Event()
         self._reported: set[str] = set()
 
@@ -94,7 +94,8 @@ class LocalStack:
         self.api = HttpApiRelay()
         self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
-        self._set_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(port)})
+        self._saved_env = dict(os.environ)  # handlers read the process environment: restored on stop
+        os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(port)})
         parameters = {
             **LOCAL_PARAMETERS,
             "SyncApiKey": self.emulator.config.api_key,
@@ -104,8 +105,6 @@ class LocalStack:
             "ApiToken": self.api_token,
             **self._parameters,
         }
-        saved = {k: os.environ.get(k) for k in _all_env_keys(parameters, self.stack_name)}
-        self._saved_env.update({k: v for k, v in saved.items() if k not in self._saved_env})
         _reset_handler_caches()
         self.plan: LocalPlan = deploy(parameters, self.stack_name)
         self.api.configure(self.plan)
@@ -125,11 +124,8 @@ class LocalStack:
         self.api.stop()
         self.emulator.stop()
         self.moto.stop()
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        os.environ.clear()
+        os.environ.update(self._saved_env)
         _reset_handler_caches()
 
     def __enter__(self) -> LocalStack:
@@ -137,11 +133,6 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-    def _set_env(self, values: dict[str, str]) -> None:
-        for key, value in values.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
 
     # -- using it --------------------------------------------------------------------------------
 
@@ -265,12 +256,6 @@ def matches(pattern: Any, event: Any) -> bool:
     if isinstance(pattern, list):
         return event in pattern
     return bool(pattern == event)
-
-
-def _all_env_keys(parameters: dict[str, Any], stack_name: str) -> set[str]:
-    from revoice_local.stack.template import plan
-
-    return {key for function in plan(parameters, stack_name).functions.values() for key in function.environment}
 
 
 def _reset_handler_caches() -> None:
