@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 
 .PHONY: demo test lint typecheck infra unit bench clean
 
@@ -13,6 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(IAC_STAMP): infra/requirements-iac.txt
+	@test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/python -m pip install --quiet -r infra/requirements-iac.txt
+	@touch $(IAC_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/revoice demo
@@ -24,8 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-infra: $(STAMP)
+infra: $(STAMP) $(IAC_STAMP)
 	$(BIN)/cfn-lint infra/template.yaml
+	$(IAC_VENV)/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 	@mkdir -p build
 	$(BIN)/python -m revoice_local.stack.translate build/template.cfn.json
 	$(BIN)/cfn-lint build/template.cfn.json
@@ -42,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.suite
 
 clean:
-	rm -rf $(VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IAC_VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache

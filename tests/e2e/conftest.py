@@ -17,7 +17,7 @@ from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.stack.stack import JobEnd, LocalStack
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
-EMULATOR = EmulatorConfig(time_scale=0.05, clone_slots=500, clones_per_hour=10_000)
+EMULATOR = EmulatorConfig(time_scale=0.05, plan="creator", clone_slots=500, clones_per_hour=10_000)
 
 
 class LogRecords(logging.Handler):

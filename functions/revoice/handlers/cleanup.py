@@ -1,4 +1,5 @@
-"""Schedule (EventBridge Scheduler) or manual invoke: sweep stale revoice clones, report, emit metrics.
+"""Schedule (EventBridge Scheduler) or manual invoke: sweep stale revoice clones, give back generation
+slots still held by jobs that have ended (a lost end-of-execution event), report, emit metrics.
 
 Event: ``{"dryRun": true}`` to see what would be deleted without deleting anything.
 """
@@ -9,7 +10,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, settings, store, sync_client, voices
+from revoice.handlers.runtime import jobs, logger, settings, slots, store, sync_client, voices
 from revoice.pipeline.cleanup import sweep
 
 metrics = Metrics()
@@ -19,16 +20,20 @@ metrics = Metrics()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dry_run = bool((event or {}).get("dryRun", False))
+    job_is_running = jobs().is_running
     report = sweep(
         sync=sync_client(),
         registry=voices(),
-        job_is_running=jobs().is_running,
+        job_is_running=job_is_running,
         ttl_seconds=settings().voice_idle_ttl_hours * 3600,
         dry_run=dry_run,
     )
+    generation_slots = slots()
+    stale = generation_slots.stale(job_is_running) if dry_run else generation_slots.reclaim(job_is_running)
+    metrics.add_metric(name="GenerationSlotsReclaimed", unit=MetricUnit.Count, value=0 if dry_run else len(stale))
     key = f"reports/cleanup/{report.started_at.replace(':', '-')}{'-dry-run' if dry_run else ''}.json"
-    store().put_json(key, report.document())
+    store().put_json(key, {**report.document(), "staleGenerationSlots": stale})
     for name, value in report.counts().items():
         metrics.add_metric(name=f"Voices{name[0].upper()}{name[1:]}", unit=MetricUnit.Count, value=value)
     logger.info("voice cleanup finished", extra={"report": key, **report.counts()})
-    return {"report": key, **report.document()}
+    return {"report": key, **report.document(), "staleGenerationSlots": stale}

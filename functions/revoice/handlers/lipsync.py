@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import callbacks, jobs, logger, resumer, sync_client
+from revoice.handlers.runtime import callbacks, jobs, logger, resumer, slots, sync_client
 from revoice.pipeline.callbacks import park_token
 from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import lipsync
@@ -20,4 +20,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"outcome": outcome}
     state = JobState.model_validate(event)
     logger.set_correlation_id(state.job.id)
-    return lipsync(state, sync=sync_client(), jobs=jobs()).wire()
+    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots()).wire()

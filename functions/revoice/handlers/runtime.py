@@ -18,6 +18,7 @@ from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
     from revoice.pipeline.callbacks import CallbackStore, Resumer
+    from revoice.pipeline.slots import GenerationSlots
     from revoice.pipeline.stores import Executions, JobTable, ObjectStore
     from revoice.pipeline.voices import VoiceRegistry
     from revoice.sync import SyncClient
@@ -41,6 +42,8 @@ class Settings(BaseModel):
     state_machine_arn: str | None = None
     sync_timeout_seconds: float = 30.0
     callbacks_table: str | None = None
+    slots_table: str | None = None
+    plan_concurrency: int = 6
     webhooks_enabled: bool = False
     webhook_base_url: str | None = None
     sync_webhook_secret_arn: str | None = None
@@ -95,6 +98,14 @@ def voices() -> VoiceRegistry:
     from revoice.pipeline.voices import VoiceRegistry
 
     return VoiceRegistry(_dynamodb_table(settings().voices_table))  # type: ignore[arg-type]
+
+
+def slots() -> GenerationSlots:
+    from revoice.pipeline.slots import GenerationSlots
+
+    config = settings()
+    table = _dynamodb_table(_required(config.slots_table, "SLOTS_TABLE"))
+    return GenerationSlots(table, config.plan_concurrency)  # type: ignore[arg-type]
 
 
 def executions() -> Executions:

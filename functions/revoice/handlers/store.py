@@ -1,10 +1,11 @@
-"""Task: copy the output video and speech into results/<job>/, write result.json, let go of the voice."""
+"""Task: give back the generation slot, copy the output video and speech into results/<job>/, write
+result.json, let go of the voice."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, store, sync_client, voices
+from revoice.handlers.runtime import jobs, logger, slots, store, sync_client, voices
 from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import store_results
 from revoice.pipeline.voice_lifecycle import release_voice
@@ -13,6 +14,7 @@ from revoice.pipeline.voice_lifecycle import release_voice
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
+    slots().release(state.job.id)  # the generation has ended: the next job may start its own
     sync = sync_client()
     result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs())
     if state.voice is not None and state.voice.held:

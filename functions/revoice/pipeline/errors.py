@@ -7,7 +7,7 @@ backoff; every other class goes straight to the failure recorder. ``str(error)``
 
 from __future__ import annotations
 
-from revoice.sync.errors import SyncApiError, SyncError, SyncJobFailed
+from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError, SyncJobFailed
 
 ADVICE = {
     "voice_clone_limit_reached": "All clone slots of the sync. labs plan are in use: delete a voice you no longer "
@@ -46,6 +46,11 @@ class TransientStepError(StepError):
     """Worth retrying: sync. labs or AWS was busy, slow or unreachable."""
 
 
+class BusyStepError(TransientStepError):
+    """sync. labs is at the plan's rate or concurrency limit: wait and retry for as long as it takes
+    (the state machine has a longer retry rule for this class than for other transient errors)."""
+
+
 def from_sync(error: SyncError, doing: str) -> StepError:
     """The step error for a sync. labs error met while ``doing`` something."""
     code = error.error_code
@@ -54,6 +59,8 @@ def from_sync(error: SyncError, doing: str) -> StepError:
     detail = error.message if isinstance(error, SyncApiError) else str(error)
     advice = ADVICE.get(code)
     reason = f"{doing}: sync. labs said {detail}" + (f". {advice}" if advice else "")
+    if code in BUSY_CODES:
+        return BusyStepError(code, reason)
     if error.retryable:
         return TransientStepError(code, reason)
     return SyncStepError(code, reason)

@@ -80,7 +80,8 @@ def _fetch_url_sources(
     http: httpx.Client,
     resolver: Resolver | None,
 ) -> JobManifest:
-    """Copy https sources into ``media/<job>/`` and point the manifest at the copies."""
+    """Copy https sources into ``downloads/<job>/`` (expired by a lifecycle rule) and point the manifest at
+    the copies."""
     copies: dict[str, str] = {}
     for field in ("source", "target"):
         url = getattr(manifest, field)
@@ -89,7 +90,7 @@ def _fetch_url_sources(
         name = posixpath.basename(urlsplit(url).path) or f"{field}.mp4"
         if layout.suffix(name) not in layout.VIDEO_SUFFIXES:
             name += ".mp4"
-        key = f"media/{job_id}/{field}-{name}"
+        key = f"{layout.DOWNLOADS}{job_id}/{field}-{name}"
         from revoice.pipeline.url_source import copy_url, resolve  # only jobs with URL sources need httpx
 
         copy_url(url, key, store=store, max_bytes=config.max_upload_bytes, client=http, resolver=resolver or resolve)

@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 INBOX = "inbox/"
+DOWNLOADS = "downloads/"  # copies of URL sources: intermediate, expired by the bucket's lifecycle rule
 VIDEO_SUFFIXES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm", ".avi": "video/x-msvideo"}
 AUDIO_SUFFIXES = {
     ".wav": "audio/wav",

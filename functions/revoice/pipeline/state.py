@@ -57,6 +57,8 @@ class RunConfig(Section):
     callback_timeout_seconds: int = 1800
     slot_wait_seconds: int = 30
     max_slot_waits: int = 20
+    generation_wait_seconds: int = 10
+    max_generation_waits: int = 2160
 
 
 class PushedVideo(Section):
@@ -120,6 +122,7 @@ class JobState(Section):
     assets: Assets | None = None
     voice: VoiceState | None = None
     voice_waits: int = 0
+    generation_waits: int = 0
     tts: TtsState | None = None
     generation: GenerationState | None = None
     error: dict[str, Any] | None = None

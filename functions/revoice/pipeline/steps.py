@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from revoice.pipeline import layout
 from revoice.pipeline.errors import SyncStepError, TransientStepError, from_sync
 from revoice.pipeline.ingest import checked_video
+from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.state import (
     Assets,
     GenerationState,
@@ -25,7 +26,7 @@ from revoice.pipeline.state import (
     utcnow,
 )
 from revoice.pipeline.stores import JobTable, ObjectStore
-from revoice.sync.errors import SyncError
+from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
 
 if TYPE_CHECKING:
     from revoice.sync.client import SyncClient
@@ -144,18 +145,27 @@ def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
     return state
 
 
-def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
-    """Start the generation (idempotent by job id), or check on it."""
+def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: GenerationSlots) -> JobState:
+    """Start the generation (idempotent by job id) once the job holds one of the plan's generation
+    slots, or check on it. Without a free slot, or when sync. labs still answers 429, the job comes
+    back without a generation and the state machine waits and asks again."""
     assert state.assets is not None
     assert state.voice is not None
     try:
         if state.generation is None:
-            jobs.entered(state.job.id, "lipsync")
+            if state.generation_waits == 0:
+                jobs.entered(state.job.id, "lipsync")
+            if not slots.acquire(state.job.id):
+                return _wait_for_a_slot(state, jobs, f"all {slots.limit} generation slots of the plan are in use")
             started = utcnow()
             generation = sync.create_generation(generation_request(state), idempotency_key=state.job.id)
         else:
             started = state.generation.started_at
             generation = sync.get_generation(state.generation.id)
+    except SyncApiError as error:
+        if state.generation is None and error.error_code in BUSY_CODES:
+            return _wait_for_a_slot(state, jobs, f"sync. labs answered {error.error_code}")
+        raise from_sync(error, "lip-syncing the video") from error
     except SyncError as error:
         raise from_sync(error, "lip-syncing the video") from error
     polls = 0 if state.generation is None else state.generation.polls + 1
@@ -173,6 +183,12 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
         finished_at=utcnow() if generation.finished else None,
     )
     jobs.sync_status(state.job.id, f"generation {generation.status}")
+    return state
+
+
+def _wait_for_a_slot(state: JobState, jobs: JobTable, why: str) -> JobState:
+    state.generation_waits += 1
+    jobs.sync_status(state.job.id, f"waiting to start the generation: {why}")
     return state
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# 429s that mean "not now": sync. labs is at the plan's rate or concurrency limit, nothing is wrong.
+BUSY_CODES = frozenset({"rate_limit_exceeded", "concurrency_limit_reached"})
 
 
 class SyncError(Exception):

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -175,6 +175,7 @@ class Emulator:
         self.webhook_log: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self.requests = 0
+        self.errors_answered: Counter[str] = Counter()  # by errorCode, the emulated API's own refusals
         self.app = FaultsAndAuth(self._routes(), self)
 
     def close(self) -> None:
@@ -338,6 +339,7 @@ class Emulator:
         return Starlette(routes=routes, exception_handlers={ApiError: self._api_error})  # type: ignore[dict-item]
 
     async def _api_error(self, _: Request, exc: ApiError) -> Response:
+        self.errors_answered[exc.code] += 1
         return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
 
     async def health(self, _: Request) -> Response:
@@ -921,6 +923,7 @@ class Emulator:
                     "webhooks": self.webhook_log,
                     "faultsInjected": self.faults.injected,
                     "requests": self.requests,
+                    "errorsAnswered": dict(self.errors_answered),
                 }
             )
 

@@ -23,11 +23,13 @@ from typing import Any, Literal
 import boto3
 import httpx
 
+from revoice.pipeline.slots import GenerationSlots
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
 from revoice_local.stack import inprocess
 from revoice_local.stack.deploy import deploy
 from revoice_local.stack.http_api import HttpApiRelay
+from revoice_local.stack.moto_server import LocalMotoServer
 from revoice_local.stack.template import REGION, LocalPlan
 from revoice_local.target import Target
 
@@ -46,6 +48,8 @@ LOCAL_PARAMETERS = {
     "CallbackTimeoutSeconds": 5,
     "SlotWaitSeconds": 1,
     "MaxSlotWaits": 5,
+    "GenerationWaitSeconds": 1,
+    "MaxGenerationWaits": 600,
 }
 WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
 
@@ -75,15 +79,11 @@ class LocalStack:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         inprocess.install()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("moto.stepfunctions").setLevel(logging.ERROR)  # it warns on every Fail state
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.aws_url = f"http://{host}:{port}"
+        self.moto = LocalMotoServer().start()
+        self.aws_url = self.moto.url
         # moto's backends live in the process, not in the server: start every stack from a clean account.
         httpx.post(f"{self.aws_url}/moto-api/reset").raise_for_status()
         configured = httpx.post(
@@ -95,7 +95,7 @@ class LocalStack:
         self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
         self._saved_env = dict(os.environ)  # handlers read the process environment: restored on stop
-        os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(port)})
+        os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(self.moto.port)})
         parameters = {
             **LOCAL_PARAMETERS,
             "SyncApiKey": self.emulator.config.api_key,
@@ -103,6 +103,7 @@ class LocalStack:
             "SyncWebhookSecret": self.emulator.config.webhook_secret,
             "WebhookBaseUrl": self.api.url,
             "ApiToken": self.api_token,
+            "PlanConcurrency": self.emulator.config.limits.concurrency,  # the emulated plan's own limit
             **self._parameters,
         }
         _reset_handler_caches()
@@ -157,6 +158,10 @@ class LocalStack:
 
     def job_table(self) -> Any:
         return self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
+
+    def generation_slots(self) -> GenerationSlots:
+        table = self.dynamodb.Table(str(self.plan.outputs["SlotsTableName"]))
+        return GenerationSlots(table, self.emulator.config.limits.concurrency)
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         item = self.job_table().get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")

@@ -170,6 +170,10 @@ def plan(
             refs[logical_id] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
         elif kind == "AWS::Serverless::HttpApi":
             refs[logical_id] = f"local{logical_id.lower()}"
+        else:  # not created locally (queues, topics, log groups, alarms...), but outputs may name them
+            service = kind.split("::")[1].lower()
+            refs[logical_id] = name
+            attributes[f"{logical_id}.Arn"] = f"arn:aws:{service}:{REGION}:{ACCOUNT}:{name}"
     refs.update(known_refs or {})
     conditions = {name: bool(early(cond)) for name, cond in template.get("Conditions", {}).items()}
     resolve = Resolver(refs, attributes, conditions)

@@ -1,0 +1,56 @@
+"""A burst of jobs stays within the plan: never more generations in flight than it allows, every job
+finishes, and every generation slot is given back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from revoice_local.stack.stack import LocalStack
+from tests.e2e.conftest import Jobs
+
+BURST = 30
+
+
+def test_thirty_jobs_at_once_never_run_more_generations_than_the_plan_allows(stack: LocalStack, jobs: Jobs) -> None:
+    emulator = stack.emulator.emulator
+    plan_limit = emulator.config.limits.concurrency
+    assert plan_limit == 3
+    emulator.max_in_flight = 0
+    refused_before = emulator.errors_answered["concurrency_limit_reached"]
+    most_slots_held = 0
+    done = threading.Event()
+
+    def watch_slots() -> None:
+        nonlocal most_slots_held
+        while not done.is_set():
+            most_slots_held = max(most_slots_held, len(stack.generation_slots().holders()))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch_slots, daemon=True)
+    watcher.start()
+    source, target = jobs.put_video("speaker"), jobs.put_video("presenter")
+    keys = [
+        jobs.drop_manifest({"source": source, "target": target, "script": f"Line {n} of the burst."}, name=f"b{n}")
+        for n in range(BURST)
+    ]
+    ends = [stack.wait_for_job(jobs.job_id(key), timeout=240) for key in keys]
+    done.set()
+    watcher.join()
+
+    assert [end.status for end in ends] == ["SUCCEEDED"] * BURST
+    assert all(end.result is not None for end in ends)
+    assert emulator.max_in_flight == plan_limit  # the plan was used to the full, and never past it
+    assert 0 < most_slots_held <= plan_limit
+    assert emulator.errors_answered["concurrency_limit_reached"] == refused_before  # none: nobody was refused
+    assert stack.generation_slots().holders() == set()
+    waited = [end.job_id for end in ends if "Wait for a generation slot" in _states_entered(stack, end.job_id)]
+    assert waited, "with thirty jobs and three slots, some jobs must have waited for a slot"
+
+
+def _states_entered(stack: LocalStack, job_id: str) -> set[str]:
+    return {
+        str(event["stateEnteredEventDetails"]["name"])
+        for event in stack.history(job_id)
+        if "stateEnteredEventDetails" in event
+    }
