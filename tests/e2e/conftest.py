@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,53 @@ from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.stack.stack import JobEnd, LocalStack
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
+# Long enough (12 s at the session's time scale) to outlast a job that gives up after 5 s, short enough
+# that the generation then ends and frees its place in the emulated plan's concurrency for later tests:
+# sync. labs cannot cancel a running generation, so one that never ended would hold it for good.
+OUTLASTS_THE_JOB = 240
 EMULATOR = EmulatorConfig(time_scale=0.05, plan="creator", clone_slots=500, clones_per_hour=10_000)
+
+
+@dataclass
+class MatrixRow:
+    """One line of the fault matrix: what happened to a batch of jobs under one fault."""
+
+    fault: str
+    jobs: int
+    completed: int = 0
+    failed_cleanly: int = 0
+    failed_vaguely: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    leaked: int = 0
+
+    def count(self, ends: dict[str, JobEnd | None], *, expect: str, vague: set[str]) -> None:
+        for end in ends.values():
+            if end is None:
+                self.lost += 1
+            elif end.result is not None:
+                self.completed += 1
+            elif end.error is not None and end.error.get("errorCode") not in vague and end.error.get("reason"):
+                self.failed_cleanly += 1
+            else:
+                self.failed_vaguely += 1
+
+
+FAULT_MATRIX: list[MatrixRow] = []
+MATRIX_COLUMNS = ("fault", "jobs", "completed", "failed cleanly", "lost", "duplicated", "leaked")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULT_MATRIX:
+        return
+    rows = [(r.fault, r.jobs, r.completed, r.failed_cleanly, r.lost, r.duplicated, r.leaked) for r in FAULT_MATRIX]
+    widths = [max(len(str(value)) for value in column) for column in zip(MATRIX_COLUMNS, *rows, strict=False)]
+    terminalreporter.section("fault matrix")
+    for line in (MATRIX_COLUMNS, tuple("-" * w for w in widths), *rows):
+        cells = [
+            str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        terminalreporter.write_line("| " + " | ".join(cells) + " |")
 
 
 class LogRecords(logging.Handler):

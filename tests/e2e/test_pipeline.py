@@ -14,7 +14,7 @@ from revoice_local import media
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack import inprocess
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import Jobs
+from tests.e2e.conftest import OUTLASTS_THE_JOB, Jobs
 
 LINE = "A brand new line, spoken in the speaker's own voice."
 
@@ -166,7 +166,7 @@ def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack:
 
 
 def test_a_job_that_never_finishes_hits_its_polling_bound_and_fails_cleanly(stack: LocalStack, jobs: Jobs) -> None:
-    stack.emulator.emulator.config.processing_seconds = 100_000
+    stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
     end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE, "poll_seconds": 1, "timeout_seconds": 5})
     assert end.error is not None
     assert (end.error["step"], end.error["errorCode"]) == ("lipsync", "generation_timeout")
@@ -176,7 +176,7 @@ def test_a_job_that_never_finishes_hits_its_polling_bound_and_fails_cleanly(stac
 def test_an_aborted_execution_is_recorded_as_failed(stack: LocalStack, jobs: Jobs) -> None:
     import time
 
-    stack.emulator.emulator.config.processing_seconds = 100_000
+    stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
     key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE, "callback": False})
     job_id = jobs.job_id(key)
     deadline = time.monotonic() + 30

@@ -35,7 +35,10 @@ def test_every_task_retries_transient_errors_and_catches_everything_else(name: s
     retried = {error for rule in state["Retry"] for error in rule["ErrorEquals"]}
     assert "TransientStepError" in retried
     assert "States.Timeout" in retried
-    assert "States.ALL" not in retried
+    never, *_, crashed = state["Retry"]
+    assert never == {"ErrorEquals": ["StepError", "JobInputError", "SyncStepError"], "MaxAttempts": 0}
+    assert crashed["ErrorEquals"] == ["States.ALL"]  # a crash mid-step: the steps are safe to run again
+    assert crashed["MaxAttempts"] <= 2
     assert all(rule["MaxAttempts"] <= 10 for rule in state["Retry"] if rule["ErrorEquals"] != ["BusyStepError"])
     busy = next(rule for rule in state["Retry"] if rule["ErrorEquals"] == ["BusyStepError"])
     assert busy["MaxDelaySeconds"] <= 60
@@ -51,6 +54,8 @@ def test_a_lost_webhook_times_out_into_the_polling_loop() -> None:
     assert state["TimeoutSecondsPath"] == "$.config.callbackTimeoutSeconds"
     timeout = next(c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
     assert timeout["Next"] == "Wait for lip-sync"
+    retried_timeout = next(r for r in state["Retry"] if "States.Timeout" in r["ErrorEquals"])
+    assert retried_timeout["MaxAttempts"] == 0  # not swallowed by the crash retrier: it must reach the Catch
     assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Lip-sync failed"}
     assert STATES["Callback or poll?"]["Default"] == "Wait for lip-sync"
 

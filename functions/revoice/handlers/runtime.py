@@ -41,6 +41,7 @@ class Settings(BaseModel):
     sync_base_url: str = "https://api.sync.so"
     state_machine_arn: str | None = None
     sync_timeout_seconds: float = 30.0
+    sync_read_timeout_seconds: float = 30.0
     callbacks_table: str | None = None
     slots_table: str | None = None
     plan_concurrency: int = 6
@@ -146,8 +147,21 @@ def _required(value: str | None, variable: str) -> str:
 
 @lru_cache(maxsize=1)
 def _client_for(api_key: str) -> SyncClient:
+    import httpx
+
     from revoice.sync import SyncClient
+    from revoice.sync.client import DEFAULT_TIMEOUT
     from revoice.sync.retry import RetryPolicy
 
     config = settings()
-    return SyncClient(api_key, base_url=config.sync_base_url, retry=RetryPolicy(deadline=config.sync_timeout_seconds))
+    return SyncClient(
+        api_key,
+        base_url=config.sync_base_url,
+        timeout=httpx.Timeout(
+            connect=DEFAULT_TIMEOUT.connect,
+            read=config.sync_read_timeout_seconds,
+            write=DEFAULT_TIMEOUT.write,
+            pool=DEFAULT_TIMEOUT.pool,
+        ),
+        retry=RetryPolicy(deadline=config.sync_timeout_seconds),
+    )

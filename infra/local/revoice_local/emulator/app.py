@@ -129,6 +129,7 @@ class GenerationRecord:
     error_code: str | None = None
     synthesized_audio_url: str | None = None
     finished_at: float | None = None  # wall clock, for latency measurements (not part of the API)
+    idempotency_key: str | None = None  # who asked for it, for duplicate counting (not part of the API)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def public(self, *, webhook: bool = False) -> dict[str, Any]:
@@ -761,7 +762,14 @@ class Emulator:
                     concurrencyLimit=cap,
                     retryAfterSeconds=round(wait, 3),
                 )
-            record = GenerationRecord(id=str(uuid.uuid4()), body=body, video=video, audio=audio, text=text)
+            record = GenerationRecord(
+                id=str(uuid.uuid4()),
+                body=body,
+                video=video,
+                audio=audio,
+                text=text,
+                idempotency_key=request.headers.get("idempotency-key"),
+            )
             self.generations[record.id] = record
             self.max_in_flight = max(self.max_in_flight, self.in_flight())
         self._remember("generate", request, digest, record.id)

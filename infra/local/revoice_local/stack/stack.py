@@ -50,6 +50,7 @@ LOCAL_PARAMETERS = {
     "MaxSlotWaits": 5,
     "GenerationWaitSeconds": 1,
     "MaxGenerationWaits": 600,
+    "SyncReadTimeoutSeconds": 4,
 }
 WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
 
