@@ -43,7 +43,7 @@ def sync_webhook() -> Response[str]:
     try:
         payload = json.loads(raw)
         generation = Generation.model_validate(payload)
-    except (ValueError, ValidationError):
+    except (ValueError, RecursionError, ValidationError):
         return _answer(400, message="webhook body is not a generation")
     logger.set_correlation_id(generation.id)
     outcome = webhook_arrived(generation, payload, store=callbacks(), resumer=resumer())

@@ -108,6 +108,8 @@ def parse_manifest(raw: bytes) -> JobManifest:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JobInputError("invalid_manifest", f"the manifest is not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # "[[[[..." is valid JSON that no manifest needs
+        raise JobInputError("invalid_manifest", "the manifest is nested too deeply to be a job manifest") from exc
     if not isinstance(data, dict):
         raise JobInputError("invalid_manifest", "the manifest must be a JSON object")
     return validate_manifest(data)
