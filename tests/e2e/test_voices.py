@@ -226,3 +226,23 @@ def test_cleanup_with_sync_failing_part_way_loses_no_registry_data(stack: LocalS
     assert stale.state == "active"
     stack.emulator.emulator.faults.replace([])
     assert {e["voiceId"] for e in _cleanup(stack)["deleted"]} == {scene["stale"], scene["unrecorded_old"]}
+
+
+def test_cleanup_gives_back_generation_slots_whose_jobs_have_ended(stack: LocalStack) -> None:
+    """A lost end-of-execution event must not shrink the plan for good: the sweep reclaims the slot."""
+    slots = stack.generation_slots()
+    table = stack.job_table()
+    table.put_item(Item={"jobId": "job-ended-without-event", "status": "FAILED"})
+    table.put_item(Item={"jobId": "job-still-generating", "status": "RUNNING"})
+    assert slots.acquire("job-ended-without-event")
+    assert slots.acquire("job-still-generating")
+    try:
+        preview = _cleanup(stack, dry_run=True)
+        assert preview["staleGenerationSlots"] == ["job-ended-without-event"]
+        assert {"job-ended-without-event", "job-still-generating"} <= slots.holders()
+        report = _cleanup(stack)
+        assert report["staleGenerationSlots"] == ["job-ended-without-event"]
+        assert "job-ended-without-event" not in slots.holders()
+        assert "job-still-generating" in slots.holders()
+    finally:
+        slots.release("job-still-generating")

@@ -17,13 +17,13 @@ def _everything_written(stack: LocalStack) -> dict[str, str]:
     for page in paginator.paginate(Bucket=stack.bucket):
         for item in page.get("Contents", []):
             if item["Key"].endswith(".json"):
-                seen[f"s3://{item['Key']}"] = (
-                    stack.s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read().decode()
-                )
-    executions = stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=1000)["executions"]
-    for execution in executions:
-        seen[f"history:{execution['name']}"] = json.dumps(stack.history(execution["name"]), default=str)
-    for output in ("JobsTableName", "VoicesTableName"):
+                body = stack.s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
+                seen[f"s3://{item['Key']}"] = body.decode(errors="replace")  # the corpus drops non-UTF-8 too
+    listed = stack.sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.state_machine_arn)
+    for executions in listed:
+        for execution in executions["executions"]:
+            seen[f"history:{execution['name']}"] = json.dumps(stack.history(execution["name"]), default=str)
+    for output in ("JobsTableName", "VoicesTableName", "SlotsTableName"):
         table = stack.dynamodb.Table(str(stack.plan.outputs[output]))
         seen[f"table:{output}"] = json.dumps(table.scan()["Items"], default=str)
     seen["webhooks"] = json.dumps(stack.emulator.emulator.webhook_log)

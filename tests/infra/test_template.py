@@ -133,3 +133,96 @@ def test_the_moto_seam_the_local_stack_relies_on_is_still_there() -> None:
 def test_the_seam_guard_fails_loudly_if_moto_moves_it() -> None:
     with pytest.raises(RuntimeError, match="moto no longer has"):
         inprocess.seam_target(("moto.awslambda.models", "LambdaFunction", "_invoke_lambda_renamed"))
+
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+DATA_SERVICES = ("s3", "dynamodb", "secretsmanager", "sqs", "sns", "states", "lambda")
+
+
+def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in resource["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            found.extend(policy["Statement"])
+    return found
+
+
+def test_push_and_store_can_move_a_5_gib_file_within_lambdas_limits() -> None:
+    from revoice.pipeline.stores import PART_BYTES
+
+    for name in ("PushFunction", "StoreFunction"):
+        properties = FUNCTIONS[name]["Properties"]
+        assert properties["Timeout"] == 900  # Lambda's maximum: 5 GiB at the ~100 MiB/s a function sees
+        assert properties["MemorySize"] >= 512
+    assert 10_000 * PART_BYTES >= 5 * 1024**3  # S3 multipart allows 10,000 parts
+    task_timeout = TEMPLATE["Parameters"]["TaskTimeoutSeconds"]["Default"]
+    assert task_timeout >= 900  # Step Functions never cuts a step shorter than its function may run
+
+
+def test_no_function_may_use_a_wildcard_action_or_a_wildcard_data_resource() -> None:
+    for name, function in FUNCTIONS.items():
+        for statement in _statements(function):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), (name, actions)
+            if statement.get("Resource") == "*":
+                assert all(action.split(":")[0] not in DATA_SERVICES for action in actions), (name, actions)
+                assert "Condition" in statement, (name, actions)  # e.g. PutMetricData bound to a namespace
+
+
+def test_the_bucket_is_private_encrypted_tls_only_and_expires_intermediate_files() -> None:
+    bucket = RESOURCES["JobsBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    [statement] = RESOURCES["JobsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-downloaded-sources"]["Prefix"] == "downloads/"
+    assert "NoncurrentVersionExpirationInDays" in rules["expire-replaced-versions"]
+    assert "AbortIncompleteMultipartUpload" in rules["abort-incomplete-uploads"]
+    kept = ("inbox/", "media/", "results/", "failed/")
+    assert not any(str(rule.get("Prefix", "")).startswith(kept) for rule in rules.values())
+
+
+def test_async_invocations_have_a_dead_letter_queue_and_every_log_has_a_retention() -> None:
+    globals_fn = TEMPLATE["Globals"]["Function"]
+    assert globals_fn["DeadLetterQueue"]["Type"] == "SQS"
+    assert globals_fn["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionsLogGroup"}
+    log_groups = [r for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(log_groups) == 3
+    assert all(group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in log_groups)
+    logging = RESOURCES["JobStateMachine"]["Properties"]["Logging"]
+    assert logging["Level"] == "ERROR"
+    assert logging["IncludeExecutionData"] is False  # job states never reach the logs whole
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric"),
+    [
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/States", "ExecutionThrottled"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    ],
+)
+def test_bad_ends_are_alarmed_on(namespace: str, metric: str) -> None:
+    alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    [alarm] = [a for a in alarms if (a.get("Namespace"), a.get("MetricName")) == (namespace, metric)]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_every_functions_errors_are_in_the_errors_alarm() -> None:
+    metrics = RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]
+    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in metrics if "MetricStat" in m}
+    assert watched == set(FUNCTIONS)
+
+
+def test_every_iac_scanner_skip_says_why() -> None:
+    skips = [
+        skip
+        for resource in RESOURCES.values()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    assert all(len(str(skip.get("comment", ""))) > 40 for skip in skips)
