@@ -83,6 +83,9 @@ class LocalStack:
         inprocess.install()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("moto.stepfunctions").setLevel(logging.ERROR)  # it warns on every Fail state
+        # ...and logs an ERROR whenever a Choice's IsPresent finds nothing, which is how the ASL asks
+        # "no voice / no generation yet?": not an error at all.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         self.moto = LocalMotoServer().start()
         self.aws_url = self.moto.url
         # moto's backends live in the process, not in the server: start every stack from a clean account.
