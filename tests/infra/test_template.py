@@ -28,7 +28,12 @@ def test_the_execution_timeout_outlasts_every_bound_of_its_own_but_is_finite() -
 
 
 @pytest.mark.parametrize(
-    "name", [n for n, s in STATES.items() if s["Type"] == "Task" and n not in ("Record failure", "Wait for callback")]
+    "name",
+    [
+        n
+        for n, s in STATES.items()
+        if s["Type"] == "Task" and n not in ("Record failure", "Wait for callback", "Wait for a generation slot")
+    ],
 )
 def test_every_task_retries_transient_errors_and_catches_everything_else(name: str) -> None:
     state = STATES[name]
@@ -46,6 +51,16 @@ def test_every_task_retries_transient_errors_and_catches_everything_else(name: s
     assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]]
     assert STATES[state["Catch"][0]["Next"]]["Next"] == "Record failure"
     assert state["TimeoutSecondsPath"] == "$.config.taskTimeoutSeconds"
+
+
+def test_a_lost_wake_up_times_out_into_asking_for_a_slot_again() -> None:
+    state = STATES["Wait for a generation slot"]
+    assert state["Resource"].endswith(".waitForTaskToken")
+    assert state["TimeoutSecondsPath"] == "$.config.generationWaitSeconds"
+    timeout = next(c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
+    assert timeout["Next"] == state["Next"] == "Start lip-sync"
+    assert next(r for r in state["Retry"] if "States.Timeout" in r["ErrorEquals"])["MaxAttempts"] == 0
+    assert STATES["Generation started?"]["Default"] == "Wait for a generation slot"
 
 
 def test_a_lost_webhook_times_out_into_the_polling_loop() -> None:

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, settings, slots, store, sync_client, voices
+from revoice.handlers.runtime import jobs, logger, resumer, settings, slots, store, sync_client, voices
 from revoice.pipeline.cleanup import sweep
 
 metrics = Metrics()
@@ -29,7 +29,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         dry_run=dry_run,
     )
     generation_slots = slots()
-    stale = generation_slots.stale(job_is_running) if dry_run else generation_slots.reclaim(job_is_running)
+    stale = (
+        generation_slots.stale(job_is_running) if dry_run else generation_slots.reclaim(job_is_running, resumer().wake)
+    )
     metrics.add_metric(name="GenerationSlotsReclaimed", unit=MetricUnit.Count, value=0 if dry_run else len(stale))
     key = f"reports/cleanup/{report.started_at.replace(':', '-')}{'-dry-run' if dry_run else ''}.json"
     store().put_json(key, {**report.document(), "staleGenerationSlots": stale})

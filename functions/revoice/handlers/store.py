@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, slots, store, sync_client, voices
+from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
 from revoice.pipeline.state import JobState
 from revoice.pipeline.steps import store_results
 from revoice.pipeline.voice_lifecycle import release_voice
@@ -14,7 +14,7 @@ from revoice.pipeline.voice_lifecycle import release_voice
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
-    slots().release(state.job.id)  # the generation has ended: the next job may start its own
+    slots().hand_over(state.job.id, resumer().wake)  # the generation has ended: the next job in line goes
     sync = sync_client()
     result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs())
     if state.voice is not None and state.voice.held:

@@ -83,6 +83,10 @@ class Resumer:
             raise
         return True
 
+    def wake(self, token: str) -> bool:
+        """Wake an execution waiting for a generation slot; False if it stopped waiting."""
+        return self.resume(token, {})
+
 
 def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
     """The job's ``generation`` section, updated with what the finished generation says."""

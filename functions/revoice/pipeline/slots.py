@@ -1,36 +1,55 @@
-"""The plan's generation slots: a counting semaphore in one DynamoDB item.
+"""The plan's generation slots: a counting semaphore with a waiting line, in DynamoDB.
 
 sync. labs caps in-flight generations per plan and answers the next one with 429. Rather than let a
 burst of jobs hammer that limit, a job takes a slot before it starts its generation and gives it back
-when the job ends, however it ends. The item holds the set of job ids holding a slot, so taking and
-giving back are idempotent (a retried step cannot take two) and a leaked slot names its job.
+when the job ends, however it ends. The lease item holds the set of job ids holding a slot, so taking
+and giving back are idempotent (a retried step cannot take two) and a leaked slot names its job.
+
+A job that finds no free slot joins the waiting line (its Step Functions task token, ordered by when it
+first asked) and sleeps; whoever gives a slot back wakes the longest-waiting job at once, so a freed
+slot does not sit idle until someone polls. A lost wake-up costs one wait timeout, never the job.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from revoice.pipeline.stores import conditional_update
+from boto3.dynamodb.conditions import Key
+
+from revoice.pipeline.stores import conditional_delete, conditional_update
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 GENERATIONS = "generations"
+LEASE = "lease"
+WAITING = "waiting#"
+WAITER_TTL_SECONDS = 2 * 24 * 3600  # the execution's own limit: older entries are certainly stale
+
+
+@dataclass(frozen=True)
+class Waiter:
+    job_id: str
+    entry: str
+    task_token: str
 
 
 class GenerationSlots:
     def __init__(self, table: Table, limit: int, name: str = GENERATIONS) -> None:
         self._table = table
         self.limit = limit
-        self._key = {"slot": name}
+        self._name = name
+        self._lease = {"slot": name, "entry": LEASE}
 
     def acquire(self, job_id: str) -> bool:
         """Take a slot for ``job_id``; True if it holds one now (also when it already did)."""
         return conditional_update(
             self._table,
             {
-                "Key": self._key,
+                "Key": self._lease,
                 "UpdateExpression": "ADD holders :job",
                 "ConditionExpression": "attribute_not_exists(holders) OR size(holders) < :limit "
                 "OR contains(holders, :id)",
@@ -41,20 +60,81 @@ class GenerationSlots:
     def release(self, job_id: str) -> None:
         """Give back ``job_id``'s slot; a no-op if it holds none."""
         self._table.update_item(
-            Key=self._key, UpdateExpression="DELETE holders :job", ExpressionAttributeValues={":job": {job_id}}
+            Key=self._lease, UpdateExpression="DELETE holders :job", ExpressionAttributeValues={":job": {job_id}}
         )
 
     def holders(self) -> set[str]:
-        item = self._table.get_item(Key=self._key, ConsistentRead=True).get("Item") or {}
+        item = self._table.get_item(Key=self._lease, ConsistentRead=True).get("Item") or {}
         return {str(job) for job in item.get("holders", set())}  # type: ignore[union-attr]
 
     def stale(self, job_is_running: Callable[[str], bool]) -> list[str]:
         """Jobs holding a slot that are no longer running (their end-of-execution event was lost)."""
         return sorted(job for job in self.holders() if not job_is_running(job))
 
-    def reclaim(self, job_is_running: Callable[[str], bool]) -> list[str]:
-        """Give back the stale slots; return whose they were."""
+    def reclaim(self, job_is_running: Callable[[str], bool], wake: Callable[[str], bool]) -> list[str]:
+        """Give back the stale slots (waking a waiting job for each); return whose they were."""
         stale = self.stale(job_is_running)
         for job_id in stale:
-            self.release(job_id)
+            self.hand_over(job_id, wake)
         return stale
+
+    # -- the waiting line ------------------------------------------------------------------------
+
+    def wait(self, job_id: str, since: str, task_token: str) -> None:
+        """Put ``job_id`` in line (or refresh its token), keeping its place from ``since``."""
+        self._table.put_item(
+            Item={
+                "slot": self._name,
+                "entry": _entry(job_id, since),
+                "jobId": job_id,
+                "taskToken": task_token,
+                "expiresAt": int(time.time()) + WAITER_TTL_SECONDS,
+            }
+        )
+
+    def leave_line(self, job_id: str, since: str) -> None:
+        self._table.delete_item(Key={"slot": self._name, "entry": _entry(job_id, since)})
+
+    def waiting(self) -> list[Waiter]:
+        """The line, longest-waiting first."""
+        answer = self._table.query(
+            KeyConditionExpression=Key("slot").eq(self._name) & Key("entry").begins_with(WAITING),
+            ConsistentRead=True,
+        )
+        return [
+            Waiter(str(item["jobId"]), str(item["entry"]), str(item["taskToken"])) for item in answer.get("Items", [])
+        ]
+
+    def wake_next(self, wake: Callable[[str], bool]) -> str | None:
+        """If a slot is free, wake the longest-waiting job; return its id.
+
+        ``wake(task_token)`` is False when that execution stopped waiting (it timed out into asking
+        again, or ended): then the next in line is woken instead.
+        """
+        if len(self.holders()) >= self.limit:
+            return None
+        for waiter in self.waiting():
+            if not self._take_out_of_line(waiter) or not wake(waiter.task_token):
+                continue
+            return waiter.job_id
+        return None
+
+    def _take_out_of_line(self, waiter: Waiter) -> bool:
+        """Only one releaser wakes a given waiter."""
+        return conditional_delete(
+            self._table,
+            {
+                "Key": {"slot": self._name, "entry": waiter.entry},
+                "ConditionExpression": "taskToken = :token",
+                "ExpressionAttributeValues": {":token": waiter.task_token},
+            },
+        )
+
+    def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None:
+        """Give back ``job_id``'s slot and wake the next job in line; return who was woken."""
+        self.release(job_id)
+        return self.wake_next(wake)
+
+
+def _entry(job_id: str, since: str) -> str:
+    return f"{WAITING}{since}#{job_id}"

@@ -57,8 +57,8 @@ class RunConfig(Section):
     callback_timeout_seconds: int = 1800
     slot_wait_seconds: int = 30
     max_slot_waits: int = 20
-    generation_wait_seconds: int = 10
-    max_generation_waits: int = 2160
+    generation_wait_seconds: int = 60
+    max_generation_waits: int = 360
 
 
 class PushedVideo(Section):
@@ -123,6 +123,8 @@ class JobState(Section):
     voice: VoiceState | None = None
     voice_waits: int = 0
     generation_waits: int = 0
+    generation_waiting_since: str | None = None  # the job's place in the line for a generation slot
+    waiting_for: Literal["slot", "sync"] | None = None  # a free slot, or sync. labs to stop saying 429
     tts: TtsState | None = None
     generation: GenerationState | None = None
     error: dict[str, Any] | None = None

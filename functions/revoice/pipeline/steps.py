@@ -10,7 +10,7 @@ import hashlib
 import posixpath
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from revoice.pipeline import layout
@@ -156,7 +156,9 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: Generat
             if state.generation_waits == 0:
                 jobs.entered(state.job.id, "lipsync")
             if not slots.acquire(state.job.id):
-                return _wait_for_a_slot(state, jobs, f"all {slots.limit} generation slots of the plan are in use")
+                return _wait(state, jobs, "slot", f"all {slots.limit} generation slots of the plan are in use")
+            if state.generation_waiting_since is not None:
+                slots.leave_line(state.job.id, state.generation_waiting_since)
             started = utcnow()
             generation = sync.create_generation(generation_request(state), idempotency_key=state.job.id)
         else:
@@ -164,7 +166,7 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: Generat
             generation = sync.get_generation(state.generation.id)
     except SyncApiError as error:
         if state.generation is None and error.error_code in BUSY_CODES:
-            return _wait_for_a_slot(state, jobs, f"sync. labs answered {error.error_code}")
+            return _wait(state, jobs, "sync", f"sync. labs answered {error.error_code}")
         raise from_sync(error, "lip-syncing the video") from error
     except SyncError as error:
         raise from_sync(error, "lip-syncing the video") from error
@@ -186,10 +188,23 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: Generat
     return state
 
 
-def _wait_for_a_slot(state: JobState, jobs: JobTable, why: str) -> JobState:
+def _wait(state: JobState, jobs: JobTable, waiting_for: Literal["slot", "sync"], why: str) -> JobState:
     state.generation_waits += 1
+    state.waiting_for = waiting_for
+    state.generation_waiting_since = state.generation_waiting_since or utcnow()
     jobs.sync_status(state.job.id, f"waiting to start the generation: {why}")
     return state
+
+
+def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, wake: Callable[[str], bool]) -> str:
+    """Wait for a generation slot, in line by when the job first asked for one.
+
+    A slot given back between the job's failed attempt and now would wake nobody, so the line is
+    checked once more on the way in: if a slot is free, the longest-waiting job (maybe this one) goes.
+    """
+    assert state.generation_waiting_since is not None
+    slots.wait(state.job.id, state.generation_waiting_since, task_token)
+    return "woken at once" if slots.wake_next(wake) == state.job.id else "in line"
 
 
 def generation_request(state: JobState) -> GenerateRequest:

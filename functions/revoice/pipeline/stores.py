@@ -6,6 +6,7 @@ Each takes its boto3 client in the constructor, so the local stack (or a test) p
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -28,8 +29,17 @@ def error_code(exc: ClientError) -> str:
 
 def conditional_update(table: Table, request: dict[str, Any]) -> bool:
     """``update_item``; False (nothing changed) when its ``ConditionExpression`` did not hold."""
+    return _conditionally(table.update_item, request)
+
+
+def conditional_delete(table: Table, request: dict[str, Any]) -> bool:
+    """``delete_item``; False (nothing deleted) when its ``ConditionExpression`` did not hold."""
+    return _conditionally(table.delete_item, request)
+
+
+def _conditionally(write: Callable[..., Any], request: dict[str, Any]) -> bool:
     try:
-        table.update_item(**request)
+        write(**request)
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             return False

@@ -48,8 +48,8 @@ LOCAL_PARAMETERS = {
     "CallbackTimeoutSeconds": 5,
     "SlotWaitSeconds": 1,
     "MaxSlotWaits": 5,
-    "GenerationWaitSeconds": 1,
-    "MaxGenerationWaits": 600,
+    "GenerationWaitSeconds": 5,
+    "MaxGenerationWaits": 120,
     "SyncReadTimeoutSeconds": 4,
 }
 WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
