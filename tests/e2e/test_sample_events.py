@@ -65,6 +65,14 @@ def test_the_callback_wait_sample_is_a_job_state_and_a_task_token() -> None:
     assert event["taskToken"]
 
 
+def test_the_slot_wait_sample_joins_the_line_and_a_token_nobody_waits_on_is_dropped(stack: LocalStack) -> None:
+    event = load("slot-wait.json")
+    slots = stack.generation_slots()
+    assert len(slots.holders()) < slots.limit  # a slot is free: the line is served at once
+    assert _invoke(stack, "LipsyncFunction", event) == {"outcome": "in line"}  # its token woke nobody
+    assert event["state"]["job"]["id"] not in [waiter.job_id for waiter in slots.waiting()]
+
+
 def test_the_failure_sample_names_the_step_and_the_generation_error(stack: LocalStack) -> None:
     event = load("state-failure.json")
     event["job"]["bucket"] = stack.bucket

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from boto3.dynamodb.conditions import Key
-
 from revoice.pipeline.stores import conditional_delete, conditional_update
 
 if TYPE_CHECKING:
@@ -97,6 +95,8 @@ class GenerationSlots:
 
     def waiting(self) -> list[Waiter]:
         """The line, longest-waiting first."""
+        from boto3.dynamodb.conditions import Key  # imports boto3 itself: only where a line is read
+
         answer = self._table.query(
             KeyConditionExpression=Key("slot").eq(self._name) & Key("entry").begins_with(WAITING),
             ConsistentRead=True,

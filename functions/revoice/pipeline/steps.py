@@ -16,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 from revoice.pipeline import layout
 from revoice.pipeline.errors import SyncStepError, TransientStepError, from_sync
 from revoice.pipeline.ingest import checked_video
-from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.state import (
     Assets,
     GenerationState,
@@ -29,6 +28,7 @@ from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
 
 if TYPE_CHECKING:
+    from revoice.pipeline.slots import GenerationSlots
     from revoice.sync.client import SyncClient
 from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsJob, TtsProvider, TtsRequest
 
