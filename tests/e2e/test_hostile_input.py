@@ -202,6 +202,13 @@ def test_a_5000_character_script_is_accepted(stack: LocalStack, jobs: Jobs) -> N
     assert stack.wait_for_job(job_id, timeout=30).status == "ABORTED"
 
 
+def test_s3s_test_event_is_a_no_op_not_an_error_to_retry(stack: LocalStack) -> None:
+    before = _executions(stack)
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket, "RequestId": "r"}
+    assert inprocess_invoke(stack, "IngestFunction", test_event) == {"jobs": []}
+    assert _executions(stack) == before
+
+
 def test_a_folder_marker_in_inbox_is_ignored(stack: LocalStack, jobs: Jobs) -> None:
     key = jobs.put_bytes("inbox/some-folder/", b"")
     time.sleep(0.5)

@@ -41,4 +41,5 @@ class S3Record(_Lenient):
 
 
 class S3Event(_Lenient):
-    Records: list[S3Record]
+    Records: list[S3Record] = []  # S3's own "s3:TestEvent" has none: nothing to do, and no error to retry
+    Event: str | None = None

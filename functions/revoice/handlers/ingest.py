@@ -14,7 +14,10 @@ from revoice.pipeline.layout import decode_event_key
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []
-    for record in S3Event.model_validate(event).Records:
+    parsed = S3Event.model_validate(event)
+    if not parsed.Records:
+        logger.info("an S3 event without records (a test event?): nothing to do", extra={"event": parsed.Event})
+    for record in parsed.Records:
         key = decode_event_key(record.s3.object.key)
         outcome = ingest_object(
             key,
