@@ -252,3 +252,11 @@ def test_no_handler_imports_boto3_or_httpx_before_its_first_call(handler: str) -
     probe = f"import sys, {handler}; print(sorted({{'boto3', 'httpx'}} & set(sys.modules)))"
     answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert answer.stdout.strip() == "[]"
+
+
+def test_the_template_has_no_yaml_aliases_cloudformation_would_refuse() -> None:
+    """CloudFormation itself rejects YAML anchors and aliases (only sam/package unroll them)."""
+    import yaml
+
+    events = yaml.parse((INFRA / "template.yaml").read_text(), Loader=yaml.SafeLoader)  # tags are not resolved
+    assert not [e for e in events if isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None)]
