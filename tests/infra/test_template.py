@@ -75,10 +75,12 @@ def test_a_lost_webhook_times_out_into_the_polling_loop() -> None:
     assert STATES["Callback or poll?"]["Default"] == "Wait for lip-sync"
 
 
-def test_every_wait_reads_its_seconds_from_the_job_config() -> None:
-    waits = {n: s for n, s in STATES.items() if s["Type"] == "Wait"}
+def test_every_wait_reads_its_seconds_from_the_job_config_or_from_the_step_that_asked_for_it() -> None:
+    """Never a fixed ``Seconds``: local runs wait less, and a step may pass on sync. labs' Retry-After."""
+    waits = {n: s["SecondsPath"] for n, s in STATES.items() if s["Type"] == "Wait"}
     assert waits
-    assert all(s["SecondsPath"].startswith("$.config.") for s in waits.values())
+    assert all(path.startswith("$.config.") for name, path in waits.items() if name != "Wait for a clone slot")
+    assert waits["Wait for a clone slot"] == "$.voiceWaitSeconds"
 
 
 @pytest.mark.parametrize(

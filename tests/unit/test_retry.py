@@ -44,3 +44,10 @@ def test_attempts_and_the_deadline_bound_the_retries() -> None:
     assert not policy(max_attempts=3).should_retry(3, error, started=0, now=0)
     assert not policy(deadline=5).should_retry(1, error, started=0, now=4.8)
     assert policy(deadline=5).should_retry(1, error, started=0, now=4.0)
+
+
+def test_a_retry_after_longer_than_the_cap_is_handed_back_to_the_caller_at_once() -> None:
+    """Sleeping 30 s to hear "come back in 40 minutes" again helps nobody: the step waits instead."""
+    hourly = SyncApiError(429, "rate_limit_exceeded", "clones", retry_after=2400)
+    assert not policy().should_retry(1, hourly, started=0.0, now=0.0)
+    assert policy().should_retry(1, SyncApiError(429, "rate_limit_exceeded", "x", retry_after=7), 0.0, now=0.0)

@@ -122,6 +122,7 @@ class JobState(Section):
     assets: Assets | None = None
     voice: VoiceState | None = None
     voice_waits: int = 0
+    voice_wait_seconds: int | None = None  # how long the state machine waits before asking for a voice again
     generation_waits: int = 0
     generation_waiting_since: str | None = None  # the job's place in the line for a generation slot
     waiting_for: Literal["slot", "sync"] | None = None  # a free slot, or sync. labs to stop saying 429

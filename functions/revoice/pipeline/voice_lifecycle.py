@@ -11,6 +11,7 @@ an ephemeral clone is deleted there and then.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from revoice.sync.models import Voice
 
 log = logging.getLogger(__name__)
 MAX_CLONE_ATTEMPTS = 3
+MAX_VOICE_WAIT_SECONDS = 3600
 JobIsRunning = Callable[[str], bool]
 
 
@@ -54,10 +56,11 @@ def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, 
             reused = _reusable(state, sync, registry) if manifest.voice == "reuse" else None
             voice, held, cloned = (reused, True, False) if reused else (_clone(state, sync, registry, jobs), True, True)
     except VoiceSlotsBusy as busy:
-        log.info("waiting for a clone slot", extra={"reason": busy.reason, "waits": state.voice_waits + 1})
-        state.voice_waits += 1
-        return state
+        return _come_back(state, state.config.slot_wait_seconds, busy.reason)
     except SyncError as error:
+        if isinstance(error, SyncApiError) and error.error_code == "rate_limit_exceeded" and error.retry_after:
+            # Cloning is limited per hour: the answer may be "in 40 minutes", longer than any retry rule.
+            return _come_back(state, error.retry_after, "sync. labs' clone rate limit")
         raise from_sync(error, "choosing the voice") from error
     jobs.holding_voice(job_id, voice.id)
     state.voice = VoiceState(
@@ -69,6 +72,14 @@ def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, 
         started_at=started,
         finished_at=utcnow(),
     )
+    return state
+
+
+def _come_back(state: JobState, seconds: float, why: str) -> JobState:
+    """No voice yet: the state machine waits ``seconds`` (at least one, at most an hour) and asks again."""
+    state.voice_waits += 1
+    state.voice_wait_seconds = max(1, min(MAX_VOICE_WAIT_SECONDS, math.ceil(seconds)))
+    log.info("waiting before asking for a voice again", extra={"reason": why, "waits": state.voice_waits})
     return state
 
 

@@ -20,6 +20,9 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 10.0
     max_retry_after: float = 30.0
+    # A Retry-After longer than this is not slept on: the error goes back to the caller, which can wait
+    # far more cheaply (a Step Functions Wait) than a Lambda sleeping to hear "come back in an hour".
+    hand_back_after: float = 30.0
     deadline: float = 60.0
     jitter: Callable[[], float] = field(default=random.random, compare=False)
 
@@ -32,6 +35,8 @@ class RetryPolicy:
 
     def should_retry(self, attempt: int, error: SyncError, started: float, now: float | None = None) -> bool:
         if not error.retryable or attempt >= self.max_attempts:
+            return False
+        if error.retry_after is not None and error.retry_after > self.hand_back_after:
             return False
         elapsed = (time.monotonic() if now is None else now) - started
         return elapsed + self.delay(attempt, error) <= self.deadline
