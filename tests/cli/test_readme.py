@@ -78,3 +78,10 @@ def test_every_manifest_field_is_documented() -> None:
     section = README.split("## The job manifest", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in JobManifest.model_fields if f"`{name}`" not in section]
     assert missing == []
+
+
+def test_the_fault_matrix_in_the_readme_has_every_fault_the_test_runs() -> None:
+    from tests.e2e.test_fault_matrix import FAULTS
+
+    rows = re.findall(r"^ {4}\| (.+?) +\| +\d+ \|", README, flags=re.MULTILINE)
+    assert rows == [fault.name for fault in FAULTS]

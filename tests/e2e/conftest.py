@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,3 +156,35 @@ class Jobs:
 @pytest.fixture
 def jobs(stack: LocalStack, videos: dict[str, Path]) -> Jobs:
     return Jobs(stack, videos)
+
+
+class IngestEvents:
+    """The S3 events the ingest function received, kept to deliver them again, as S3 sometimes does."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def record(self, function_name: str, event: dict[str, Any]) -> None:
+        if function_name.endswith("IngestFunction"):
+            self.seen.append(event)
+
+    def for_key(self, key: str, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        name = key.rsplit("/", 1)[-1]
+        while not (matching := [event for event in self.seen if name in json.dumps(event)]):
+            assert time.monotonic() < deadline, f"the S3 event for {key} never reached the ingest function"
+            time.sleep(0.05)
+        return matching[0]
+
+    def deliver_again(self, stack: LocalStack, key: str, times: int) -> list[dict[str, Any]]:
+        event = self.for_key(key)
+        return [stack.invoke("IngestFunction", event) for _ in range(times)]
+
+
+@pytest.fixture
+def ingest_events(monkeypatch: pytest.MonkeyPatch) -> IngestEvents:
+    from revoice_local.stack import inprocess
+
+    events = IngestEvents()
+    monkeypatch.setattr(inprocess.INVOCATIONS, "hooks", [events.record])
+    return events

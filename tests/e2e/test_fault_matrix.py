@@ -7,13 +7,11 @@ The table is printed at the end of the test session (see ``conftest.pytest_termi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 
 from revoice.pipeline.voices import VoiceRegistry
@@ -21,7 +19,7 @@ from revoice.sync.client import SyncClient
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack import inprocess
 from revoice_local.stack.stack import JobEnd, LocalStack
-from tests.e2e.conftest import FAULT_MATRIX, OUTLASTS_THE_JOB, Jobs, MatrixRow
+from tests.e2e.conftest import FAULT_MATRIX, OUTLASTS_THE_JOB, IngestEvents, Jobs, MatrixRow
 
 BATCH = 3
 LINE = "Every job in the batch says this line in the speaker's voice."
@@ -35,7 +33,7 @@ class Fault:
     manifest: dict[str, Any] = field(default_factory=dict)
     expect: str = "completed"  # or the errorCode every job must fail with
     arrange: Callable[[LocalStack, Jobs, pytest.MonkeyPatch], None] | None = None
-    after_drop: Callable[[LocalStack, list[str]], None] | None = None
+    after_drop: Callable[[LocalStack, list[str], IngestEvents], None] | None = None
     evidence: str = "injected"  # the counter that proves the fault really happened (see _evidence)
 
 
@@ -85,42 +83,16 @@ def _clone_slots_full_of_idle_clones(stack: LocalStack, jobs: Jobs, _: pytest.Mo
     emulator.config.clone_slots = len(emulator.voices)
 
 
-def _capture_ingest_events(stack: LocalStack, _: Jobs, monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: list[dict[str, Any]] = []
-    monkeypatch.setattr(inprocess.INVOCATIONS, "hooks", [lambda name, event: _keep(name, event, captured)])
-    stack.captured_ingest_events = captured  # type: ignore[attr-defined]
-
-
-def _keep(function_name: str, event: dict[str, Any], captured: list[dict[str, Any]]) -> None:
-    if function_name.endswith("IngestFunction"):
-        captured.append(event)
-
-
-def _deliver_each_event_twice_more(stack: LocalStack, keys: list[str]) -> None:
-    lambdas = boto3.client("lambda")
-    captured: list[dict[str, Any]] = stack.captured_ingest_events  # type: ignore[attr-defined]
+def _deliver_each_event_twice_more(stack: LocalStack, keys: list[str], ingest_events: IngestEvents) -> None:
     for key in keys:
-        [event] = [e for e in captured if key.rsplit("/", 1)[-1] in json.dumps(e)]
-        for _ in range(2):
-            lambdas.invoke(FunctionName=f"{stack.stack_name}-IngestFunction", Payload=json.dumps(event).encode())
-
-
-def _wait_for_ingest(stack: LocalStack, keys: list[str]) -> None:
-    import time
-
-    captured: list[dict[str, Any]] = stack.captured_ingest_events  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    while not all(any(key.rsplit("/", 1)[-1] in json.dumps(e) for e in captured) for key in keys):
-        assert time.monotonic() < deadline, "the S3 events never reached the ingest function"
-        time.sleep(0.05)
-    _deliver_each_event_twice_more(stack, keys)
+        ingest_events.deliver_again(stack, key, times=2)
 
 
 def _generations_never_finish(stack: LocalStack, _: Jobs, __: pytest.MonkeyPatch) -> None:
     stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
 
 
-def _abort_once_generating(stack: LocalStack, keys: list[str]) -> None:
+def _abort_once_generating(stack: LocalStack, keys: list[str], _: IngestEvents) -> None:
     """Stop each execution while its generation runs, that is while it holds a generation slot."""
     import time
 
@@ -185,7 +157,7 @@ FAULTS = [
         evidence="generations",
     ),
     Fault("Lambda raising mid-step", arrange=_lambda_crashes, evidence="crashes"),
-    Fault("same S3 event x3", arrange=_capture_ingest_events, after_drop=_wait_for_ingest, evidence="ingests"),
+    Fault("same S3 event x3", after_drop=_deliver_each_event_twice_more, evidence="ingests"),
     Fault(
         "clone-slot 403",
         manifest={"voice": "fresh"},
@@ -210,6 +182,7 @@ def test_every_job_completes_or_fails_cleanly_and_nothing_is_lost_duplicated_or_
     matrix_row: MatrixRow,
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
+    ingest_events: IngestEvents,
 ) -> None:
     fault: Fault = request.node.callspec.params["matrix_row"]
     emulator = stack.emulator.emulator
@@ -224,7 +197,7 @@ def test_every_job_completes_or_fails_cleanly_and_nothing_is_lost_duplicated_or_
         for n in range(BATCH)
     ]
     if fault.after_drop is not None:
-        fault.after_drop(stack, keys)
+        fault.after_drop(stack, keys, ingest_events)
     job_ids = [jobs.job_id(key) for key in keys]
     ends = {job_id: _end(stack, job_id) for job_id in job_ids}
 

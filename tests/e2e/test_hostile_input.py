@@ -205,7 +205,7 @@ def test_a_5000_character_script_is_accepted(stack: LocalStack, jobs: Jobs) -> N
 def test_s3s_test_event_is_a_no_op_not_an_error_to_retry(stack: LocalStack) -> None:
     before = _executions(stack)
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket, "RequestId": "r"}
-    assert inprocess_invoke(stack, "IngestFunction", test_event) == {"jobs": []}
+    assert stack.invoke("IngestFunction", test_event) == {"jobs": []}
     assert _executions(stack) == before
 
 
@@ -237,19 +237,10 @@ def test_a_stored_result_is_never_overwritten_by_a_later_failure(stack: LocalSta
     assert end.result is not None
     stored = stack.read_json(f"results/{end.job_id}/result.json")
     failure = {"job": {"id": end.job_id, "bucket": stack.bucket, "key": "x"}, "failedStep": "store"}
-    answer = inprocess_invoke(stack, "FailureFunction", {**failure, "error": {"Error": "Boom", "Cause": "late"}})
+    answer = stack.invoke("FailureFunction", {**failure, "error": {"Error": "Boom", "Cause": "late"}})
     assert "already stored" in answer["ignored"]
     assert stack.read_json(f"results/{end.job_id}/result.json") == stored
     assert stack.read_json(f"failed/{end.job_id}/error.json") is None
-
-
-def inprocess_invoke(stack: LocalStack, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    import boto3
-
-    answer = boto3.client("lambda").invoke(
-        FunctionName=f"{stack.stack_name}-{function}", Payload=json.dumps(event).encode()
-    )
-    return dict(json.loads(answer["Payload"].read()))
 
 
 # -- POST /jobs and GET /jobs/{id} ---------------------------------------------------------------
@@ -423,9 +414,9 @@ CLIENT_CASES: dict[str, tuple[Callable[[SyncClient], object], int, str]] = {
     "5001-character TTS script": (
         lambda c: c.start_tts(TtsRequest.model_construct(script="a" * 5001, voice_id="x"), shape="jobs"),
         400,
-        "",
+        "validation_error",
     ),
-    "unknown generation": (lambda c: c.get_generation("no-such-generation"), 404, ""),
+    "unknown generation": (lambda c: c.get_generation("no-such-generation"), 404, "generation_not_found"),
 }
 
 
@@ -442,7 +433,7 @@ def test_the_client_turns_refusals_into_typed_errors_with_the_apis_code(sync_cli
     with pytest.raises(SyncApiError) as refused:
         call(sync_client)
     assert refused.value.status_code == status
-    assert refused.value.error_code == code or (not code and refused.value.error_code)
+    assert refused.value.error_code == code
     assert not refused.value.retryable  # a 4xx is an answer, not a reason to try again
 
 

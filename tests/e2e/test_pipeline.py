@@ -5,7 +5,6 @@ Real ASL (moto's interpreter), real handlers, real HTTP to the emulator, real me
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from revoice_local import media
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack import inprocess
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import OUTLASTS_THE_JOB, Jobs
+from tests.e2e.conftest import OUTLASTS_THE_JOB, IngestEvents, Jobs
 
 LINE = "A brand new line, spoken in the speaker's own voice."
 
@@ -89,30 +88,14 @@ def test_text_input_goes_straight_into_generate(stack: LocalStack, jobs: Jobs) -
 
 
 def test_the_same_s3_event_three_times_makes_one_execution_one_clone_one_generation(
-    stack: LocalStack, jobs: Jobs
+    stack: LocalStack, jobs: Jobs, ingest_events: IngestEvents
 ) -> None:
-    import boto3
-
     emulator = stack.emulator.emulator
     voices_before, generations_before = len(emulator.voices), len(emulator.generations)
-    captured: list[dict[str, object]] = []
-    inprocess.INVOCATIONS.hooks.append(lambda name, payload: captured.append(payload) if "Ingest" in name else None)
-    try:
-        key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE, "voice": "fresh"})
-        job_id = jobs.job_id(key)
-        assert stack.wait_for_job(job_id).status == "SUCCEEDED"
-    finally:
-        inprocess.INVOCATIONS.hooks.clear()
-    [event] = [e for e in captured if key.split("/")[-1] in json.dumps(e)]
-    lambdas = boto3.client("lambda")
-    answers = [
-        json.loads(
-            lambdas.invoke(FunctionName=f"{stack.stack_name}-IngestFunction", Payload=json.dumps(event).encode())[
-                "Payload"
-            ].read()
-        )
-        for _ in range(2)
-    ]
+    key = jobs.drop_manifest({"source": jobs.put_video("speaker"), "script": LINE, "voice": "fresh"})
+    job_id = jobs.job_id(key)
+    assert stack.wait_for_job(job_id).status == "SUCCEEDED"
+    answers = ingest_events.deliver_again(stack, key, times=2)
     assert [a["jobs"][0]["status"] for a in answers] == ["duplicate", "duplicate"]
     executions = stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
     assert [e["name"] for e in executions].count(job_id) == 1

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from revoice.handlers.events import S3Event
@@ -32,13 +31,6 @@ def test_every_s3_sample_parses(name: str) -> None:
     assert S3Event.model_validate(load(name)).Records[0].version
 
 
-def _invoke(stack: LocalStack, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    answer = boto3.client("lambda").invoke(
-        FunctionName=f"{stack.stack_name}-{function}", Payload=json.dumps(event).encode()
-    )
-    return dict(json.loads(answer["Payload"].read()))
-
-
 def test_the_manifest_sample_starts_a_job_through_the_ingest_handler(stack: LocalStack, jobs: Jobs) -> None:
     key = "inbox/product launch.json"
     body = json.dumps({"source": jobs.put_video("speaker"), "script": "Launch day!"}).encode()
@@ -46,7 +38,7 @@ def test_the_manifest_sample_starts_a_job_through_the_ingest_handler(stack: Loca
     event = load("s3-manifest-put.json")
     event["Records"][0]["s3"]["bucket"]["name"] = stack.bucket
     event["Records"][0]["s3"]["object"]["eTag"] = etag
-    [outcome] = _invoke(stack, "IngestFunction", event)["jobs"]
+    [outcome] = stack.invoke("IngestFunction", event)["jobs"]
     assert outcome["status"] in ("started", "duplicate")
     assert outcome["job_id"].startswith("product-launch-")
     assert stack.wait_for_job(outcome["job_id"]).status == "SUCCEEDED"
@@ -54,7 +46,7 @@ def test_the_manifest_sample_starts_a_job_through_the_ingest_handler(stack: Loca
 
 def test_the_aborted_sample_is_recorded_by_the_failure_handler(stack: LocalStack) -> None:
     event = load("execution-aborted.json")
-    document = _invoke(stack, "FailureFunction", event)
+    document = stack.invoke("FailureFunction", event)
     assert (document["errorCode"], document["jobId"]) == ("execution_aborted", event["detail"]["name"])
     assert stack.read_json(f"failed/{event['detail']['name']}/error.json") == document
 
@@ -69,14 +61,14 @@ def test_the_slot_wait_sample_joins_the_line_and_a_token_nobody_waits_on_is_drop
     event = load("slot-wait.json")
     slots = stack.generation_slots()
     assert len(slots.holders()) < slots.limit  # a slot is free: the line is served at once
-    assert _invoke(stack, "LipsyncFunction", event) == {"outcome": "in line"}  # its token woke nobody
+    assert stack.invoke("LipsyncFunction", event) == {"outcome": "in line"}  # its token woke nobody
     assert event["state"]["job"]["id"] not in [waiter.job_id for waiter in slots.waiting()]
 
 
 def test_the_failure_sample_names_the_step_and_the_generation_error(stack: LocalStack) -> None:
     event = load("state-failure.json")
     event["job"]["bucket"] = stack.bucket
-    document = _invoke(stack, "FailureFunction", event)
+    document = stack.invoke("FailureFunction", event)
     assert (document["step"], document["errorCode"]) == ("lipsync", "lipsync_face_not_found")
 
 
@@ -84,10 +76,10 @@ def test_the_webhook_sample_is_refused_as_stale_and_accepted_once_re_signed(stac
     from revoice.sync.webhook import sign
 
     event = load("http-webhook.json")
-    stale = _invoke(stack, "WebhookFunction", event)
+    stale = stack.invoke("WebhookFunction", event)
     assert (stale["statusCode"], json.loads(stale["body"])["message"]) == (401, "stale signature timestamp")
     event["headers"]["sync-signature"] = sign(event["body"].encode(), stack.emulator.config.webhook_secret)
-    fresh = _invoke(stack, "WebhookFunction", event)
+    fresh = stack.invoke("WebhookFunction", event)
     assert (fresh["statusCode"], json.loads(fresh["body"])["outcome"]) == (200, "stored")
 
 
@@ -99,10 +91,10 @@ def test_the_api_samples_are_answered_by_the_api_handler(stack: LocalStack, jobs
     body.update(source=jobs.put_video("speaker"), target=jobs.put_video("presenter"))
     post["body"] = json.dumps(body)
     post["headers"]["idempotency-key"] = f"{jobs.prefix}-sample"
-    started = json.loads(_invoke(stack, "ApiFunction", post)["body"])
+    started = json.loads(stack.invoke("ApiFunction", post)["body"])
     assert started["status"] == "RUNNING"
     get["pathParameters"]["id"] = started["jobId"]
     get["rawPath"] = get["requestContext"]["http"]["path"] = f"/jobs/{started['jobId']}"
-    report = _invoke(stack, "ApiFunction", get)
+    report = stack.invoke("ApiFunction", get)
     assert (report["statusCode"], json.loads(report["body"])["jobId"]) == (200, started["jobId"])
     assert stack.wait_for_job(started["jobId"]).status == "SUCCEEDED"

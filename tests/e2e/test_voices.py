@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from revoice.pipeline.voices import VoiceRegistry
@@ -159,12 +157,7 @@ def test_a_named_voice_is_used_as_is_and_an_unknown_one_fails_clearly(
 
 
 def _cleanup(stack: LocalStack, dry_run: bool = False) -> dict[str, Any]:
-    answer = boto3.client("lambda").invoke(
-        FunctionName=f"{stack.stack_name}-CleanupFunction", Payload=json.dumps({"dryRun": dry_run}).encode()
-    )
-    payload = dict(json.loads(answer["Payload"].read()))
-    assert "FunctionError" not in answer, payload
-    return payload
+    return stack.invoke("CleanupFunction", {"dryRun": dry_run})  # raises if the function failed
 
 
 def _sweep_scene(stack: LocalStack, registry: VoiceRegistry) -> dict[str, str]:

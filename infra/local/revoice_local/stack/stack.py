@@ -163,6 +163,19 @@ class LocalStack:
     def job_table(self) -> Any:
         return self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
 
+    def invoke(self, function: str, event: Any) -> dict[str, Any]:
+        """Call one of the template's functions (by logical id) as ``aws lambda invoke`` would; its answer.
+
+        A function that raised is an error here too, with the function's own error document.
+        """
+        answer = boto3.client("lambda").invoke(
+            FunctionName=self.plan.functions[function].name, Payload=json.dumps(event).encode()
+        )
+        payload = json.loads(answer["Payload"].read() or b"null")
+        if "FunctionError" in answer:
+            raise RuntimeError(f"{function} failed: {payload}")
+        return dict(payload)
+
     def generation_slots(self) -> GenerationSlots:
         table = self.dynamodb.Table(str(self.plan.outputs["SlotsTableName"]))
         return GenerationSlots(table, self.emulator.config.limits.concurrency)
