@@ -6,15 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: demo test lint typecheck infra unit bench clean
+.PHONY: demo test lint typecheck infra build unit bench clean
 
-$(STAMP): pyproject.toml
+# The Lambda package's pins (functions/requirements.txt) constrain the dev venv: tests run what deploys.
+$(STAMP): pyproject.toml functions/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("revoice needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -c functions/requirements.txt
 	@touch $(STAMP)
+
+$(SAM_STAMP): infra/requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r infra/requirements-sam.txt
+	@touch $(SAM_STAMP)
 
 $(IAC_STAMP): infra/requirements-iac.txt
 	@test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
@@ -22,7 +31,12 @@ $(IAC_STAMP): infra/requirements-iac.txt
 	$(IAC_VENV)/bin/python -m pip install --quiet -r infra/requirements-iac.txt
 	@touch $(IAC_STAMP)
 
-demo: $(STAMP)
+# The Lambda packages, as `sam build` makes them: .aws-sam/build (the template's arm64, what `sam deploy`
+# uploads) and build/lambda/<this machine's arch> (what the local stack runs), with shipped bytecode.
+build: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python -m revoice_local.package build
+
+demo: build
 	$(BIN)/revoice demo
 
 lint: $(STAMP)
@@ -32,7 +46,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-infra: $(STAMP) $(IAC_STAMP)
+infra: $(STAMP) $(IAC_STAMP) $(SAM_STAMP)
+	$(SAM_VENV)/bin/sam validate --lint --template-file infra/template.yaml --region us-east-1
 	$(BIN)/cfn-lint infra/template.yaml
 	$(IAC_VENV)/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 	@mkdir -p build
@@ -40,15 +55,15 @@ infra: $(STAMP) $(IAC_STAMP)
 	$(BIN)/cfn-lint build/template.cfn.json
 	$(BIN)/statelint infra/statemachine/*.asl.json
 
-unit: $(STAMP)
+unit: build
 	$(BIN)/pytest
 
 test: lint typecheck infra unit
 
 # Not part of `make test`: it moves gigabytes and runs a 60-job batch. Writes tests/bench/results.md
 # and the README's table.
-bench: $(STAMP)
+bench: build
 	$(BIN)/python -m tests.bench.suite
 
 clean:
-	rm -rf $(VENV) $(IAC_VENV) build demo-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IAC_VENV) $(SAM_VENV) build .aws-sam demo-output .mypy_cache .ruff_cache .pytest_cache

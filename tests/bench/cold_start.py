@@ -1,25 +1,37 @@
-"""Cold start: import time of each handler module in fresh interpreters, beside a bare ``import boto3``.
+"""Cold start: import time of each handler from its built package, in a clean interpreter of the runtime's
+Python (``-I -S -B``, as the local stack's execution environments run it), with and without the bytecode
+``make build`` ships, beside a bare ``import boto3`` from the runtime's own libraries measured the same way.
 
 .venv/bin/python -m tests.bench.cold_start
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
-import sys
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from revoice_local import package
 
 HANDLERS = ["ingest", "push", "voice", "speech", "lipsync", "store", "failure", "webhook", "api", "cleanup"]
 RUNS = 7
 
 
-def import_ms(module: str, runs: int = RUNS) -> float:
+def import_ms(module: str, path: list[Path], runs: int = RUNS) -> float:
     """Median cumulative import time (``-X importtime``) of ``module``, in milliseconds."""
+    python = package.lambda_python()
+    setup = f"import sys; sys.path[:0] = {[str(p) for p in path]!r}; import {module}"
     times = []
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+            [python.path, "-I", "-S", "-B", "-X", "importtime", "-c", setup],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=path[0],
         )
         last = [line for line in done.stderr.splitlines() if line.rstrip().endswith(f" {module}")][-1]
         times.append(int(last.split("|")[1]) / 1000)
@@ -27,14 +39,33 @@ def import_ms(module: str, runs: int = RUNS) -> float:
 
 
 def measure() -> list[dict[str, Any]]:
-    baseline = import_ms("boto3")
-    rows: list[dict[str, Any]] = [{"module": "boto3 (baseline)", "ms": baseline, "ratio": 1.0}]
-    for name in HANDLERS:
-        ms = import_ms(f"revoice.handlers.{name}")
-        rows.append({"module": f"revoice.handlers.{name}", "ms": ms, "ratio": round(ms / baseline, 2)})
+    runtime = package.runtime_dir()
+    built = package.local_build() / "ApiFunction"  # every function's package is the same code
+    baseline = import_ms("boto3", [built, runtime])
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        bare = Path(scratch) / "package"
+        shutil.copytree(built, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        for name in HANDLERS:
+            module = f"revoice.handlers.{name}"
+            shipped = import_ms(module, [built, runtime])
+            compiled_each_time = import_ms(module, [bare, runtime])
+            rows.append(
+                {
+                    "module": module,
+                    "ms": shipped,
+                    "ratio": round(shipped / baseline, 2),
+                    "ms_without_bytecode": compiled_each_time,
+                    "ratio_without_bytecode": round(compiled_each_time / baseline, 2),
+                    "baseline": baseline,
+                }
+            )
     return rows
 
 
 if __name__ == "__main__":
     for row in measure():
-        print(f"{row['module']:<32} {row['ms']:>7} ms  {row['ratio']}x")
+        print(
+            f"{row['module']:<28} {row['ms']:>7} ms ({row['ratio']}x)   without bytecode "
+            f"{row['ms_without_bytecode']:>7} ms ({row['ratio_without_bytecode']}x)   import boto3 {row['baseline']} ms"
+        )

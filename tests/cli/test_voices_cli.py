@@ -39,7 +39,6 @@ def test_without_a_local_stack_the_error_says_what_to_do(tmp_path: Path) -> None
 
 def test_stack_reads_a_deployed_stacks_outputs(local_stack: Path) -> None:
     """A CloudFormation stack (in the local moto) whose outputs name the local resources stands in for AWS."""
-    import boto3
 
     from revoice_local.target import local
 
@@ -53,13 +52,7 @@ def test_stack_reads_a_deployed_stacks_outputs(local_stack: Path) -> None:
         "ApiUrl": here.api_url,
         "SyncBaseUrl": here.sync_base_url,
     }
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=here.aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    secrets = here.client("secretsmanager")
     outputs["SyncApiKeySecretArn"] = secrets.create_secret(Name="deployed-key", SecretString=str(here.sync_api_key))[
         "ARN"
     ]
@@ -67,18 +60,12 @@ def test_stack_reads_a_deployed_stacks_outputs(local_stack: Path) -> None:
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {k: {"Value": v} for k, v in outputs.items()},
     }
-    cloudformation = boto3.client(
-        "cloudformation",
-        endpoint_url=here.aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    cloudformation = here.client("cloudformation")
     cloudformation.create_stack(StackName="my-revoice", TemplateBody=json.dumps(template))
     env = {
         "AWS_ENDPOINT_URL": str(here.aws_endpoint),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": str(here.aws_access_key_id),
+        "AWS_SECRET_ACCESS_KEY": str(here.aws_secret_access_key),
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     done = subprocess.run(

@@ -101,6 +101,7 @@ def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
     emulator.faults.replace([])
     yield
     emulator.faults.replace([])
+    local.runtime.clear_faults()
     for name in type(saved).model_fields:
         setattr(emulator.config, name, getattr(saved, name))
 
@@ -182,9 +183,7 @@ class IngestEvents:
 
 
 @pytest.fixture
-def ingest_events(monkeypatch: pytest.MonkeyPatch) -> IngestEvents:
-    from revoice_local.stack import inprocess
-
+def ingest_events(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> IngestEvents:
     events = IngestEvents()
-    monkeypatch.setattr(inprocess.INVOCATIONS, "hooks", [events.record])
+    monkeypatch.setattr(stack.runtime.invocations, "hooks", [events.record])
     return events

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from revoice.pipeline.voices import VoiceRegistry
-from revoice.sync.client import SyncClient
 from revoice_local.emulator.config import FaultRule
-from revoice_local.stack import inprocess
 from revoice_local.stack.stack import JobEnd, LocalStack
 from tests.e2e.conftest import FAULT_MATRIX, OUTLASTS_THE_JOB, IngestEvents, Jobs, MatrixRow
 
@@ -32,7 +30,7 @@ class Fault:
     rules: list[FaultRule] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     expect: str = "completed"  # or the errorCode every job must fail with
-    arrange: Callable[[LocalStack, Jobs, pytest.MonkeyPatch], None] | None = None
+    arrange: Callable[[LocalStack, Jobs], None] | None = None
     after_drop: Callable[[LocalStack, list[str], IngestEvents], None] | None = None
     evidence: str = "injected"  # the counter that proves the fault really happened (see _evidence)
 
@@ -42,36 +40,22 @@ def _evidence(stack: LocalStack) -> dict[str, int]:
     return {
         "injected": len(emulator.faults.injected),
         "clone limit refusals": emulator.errors_answered["voice_clone_limit_reached"],
-        "crashes": inprocess.INVOCATIONS.errors["RuntimeError"],
+        "crashes": stack.runtime.invocations.errors["RuntimeError"],
         "generations": len(emulator.generations),
-        "ingests": sum(n for name, n in inprocess.INVOCATIONS.by_function.items() if name.endswith("IngestFunction")),
+        "ingests": sum(
+            n for name, n in stack.runtime.invocations.by_function.items() if name.endswith("IngestFunction")
+        ),
     }
 
 
-def _crash_after(monkeypatch: pytest.MonkeyPatch, owner: type, method: str, times: int) -> None:
+def _lambda_crashes(stack: LocalStack, _: Jobs) -> None:
     """The call succeeds, then the Lambda dies before it can return: a crash mid-step."""
-    original = getattr(owner, method)
-    left = [times]
-
-    def crashing(self: Any, *args: Any, **kwargs: Any) -> Any:
-        answer = original(self, *args, **kwargs)
-        if left[0] > 0:
-            left[0] -= 1
-            raise RuntimeError(f"simulated crash after {method}")
-        return answer
-
-    monkeypatch.setattr(owner, method, crashing)
+    stack.crash_after("revoice.sync.client:SyncClient.upload", BATCH)  # push: an asset uploaded, the other not yet
+    stack.crash_after("revoice.sync.client:SyncClient.create_generation", BATCH)  # the generation exists, unrecorded
+    stack.crash_after("revoice.pipeline.stores:ObjectStore.upload_stream", BATCH)  # store: copied, no result yet
 
 
-def _lambda_crashes(_: LocalStack, __: Jobs, monkeypatch: pytest.MonkeyPatch) -> None:
-    from revoice.pipeline.stores import ObjectStore
-
-    _crash_after(monkeypatch, SyncClient, "upload", BATCH)  # push: an asset uploaded, the other not yet
-    _crash_after(monkeypatch, SyncClient, "create_generation", BATCH)  # the generation exists, unrecorded
-    _crash_after(monkeypatch, ObjectStore, "upload_stream", BATCH)  # store: the output copied, no result yet
-
-
-def _clone_slots_full_of_idle_clones(stack: LocalStack, jobs: Jobs, _: pytest.MonkeyPatch) -> None:
+def _clone_slots_full_of_idle_clones(stack: LocalStack, jobs: Jobs) -> None:
     """Earlier jobs leave idle revoice clones behind, and they fill every slot: the next clone gets 403
     voice_clone_limit_reached, and the job must free one of them and try again."""
     source = jobs.put_video("speaker")
@@ -88,7 +72,7 @@ def _deliver_each_event_twice_more(stack: LocalStack, keys: list[str], ingest_ev
         ingest_events.deliver_again(stack, key, times=2)
 
 
-def _generations_never_finish(stack: LocalStack, _: Jobs, __: pytest.MonkeyPatch) -> None:
+def _generations_never_finish(stack: LocalStack, _: Jobs) -> None:
     stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
 
 
@@ -181,14 +165,13 @@ def test_every_job_completes_or_fails_cleanly_and_nothing_is_lost_duplicated_or_
     jobs: Jobs,
     matrix_row: MatrixRow,
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
     ingest_events: IngestEvents,
 ) -> None:
     fault: Fault = request.node.callspec.params["matrix_row"]
     emulator = stack.emulator.emulator
     source, target = jobs.put_video("speaker"), jobs.put_video("presenter")
     if fault.arrange is not None:
-        fault.arrange(stack, jobs, monkeypatch)
+        fault.arrange(stack, jobs)
     emulator.faults.replace(fault.rules)
     generations_before = set(emulator.generations)
     evidence_before = _evidence(stack)

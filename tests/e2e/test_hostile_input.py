@@ -27,7 +27,6 @@ from revoice.sync.errors import SyncApiError
 from revoice.sync.models import TtsRequest
 from revoice.sync.retry import NO_RETRY
 from revoice.sync.webhook import sign
-from revoice_local.stack import inprocess
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import MAX_UPLOAD_BYTES, Jobs
 
@@ -222,14 +221,14 @@ def test_a_source_that_vanishes_before_the_push_fails_the_job_clearly(stack: Loc
         if "PushFunction" in name:
             stack.s3.delete_object(Bucket=stack.bucket, Key=source)
 
-    inprocess.INVOCATIONS.hooks.append(vanish)
+    stack.runtime.invocations.hooks.append(vanish)
     try:
         end = jobs.run({"source": source, "script": LINE})
     finally:
-        inprocess.INVOCATIONS.hooks.remove(vanish)
+        stack.runtime.invocations.hooks.remove(vanish)
     assert end.error is not None
     assert (end.error["step"], end.error["errorCode"]) == ("push", "source_missing")
-    assert inprocess.INVOCATIONS.by_function["revoice-local-PushFunction"] >= 1
+    assert stack.runtime.invocations.by_function["revoice-local-PushFunction"] >= 1
 
 
 def test_a_stored_result_is_never_overwritten_by_a_later_failure(stack: LocalStack, jobs: Jobs) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from revoice_local import media
 from revoice_local.emulator.config import FaultRule
-from revoice_local.stack import inprocess
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import OUTLASTS_THE_JOB, IngestEvents, Jobs
 
@@ -128,7 +127,7 @@ def test_a_failed_or_rejected_generation_ends_in_error_json_with_its_code(
 
 
 def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack: LocalStack, jobs: Jobs) -> None:
-    before = inprocess.INVOCATIONS.errors["TransientStepError"]
+    before = stack.runtime.invocations.errors["TransientStepError"]
     stack.emulator.emulator.faults.replace(
         [
             FaultRule(target="POST /v2/assets/upload", kind="server_error", status=503, times=2),
@@ -145,7 +144,9 @@ def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack:
     assert end.status == "SUCCEEDED"
     injected = stack.emulator.emulator.faults.injected
     assert len(injected) == 16
-    assert inprocess.INVOCATIONS.errors["TransientStepError"] > before  # the voice step needed a Step Functions retry
+    assert (
+        stack.runtime.invocations.errors["TransientStepError"] > before
+    )  # the voice step needed a Step Functions retry
 
 
 def test_a_job_that_never_finishes_hits_its_polling_bound_and_fails_cleanly(stack: LocalStack, jobs: Jobs) -> None:

@@ -11,15 +11,10 @@ import pytest
 
 from revoice.sync.webhook import sign
 from revoice_local.emulator.config import FaultRule
-from revoice_local.stack import inprocess
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import Jobs
 
 LINE = "A line for the webhook tests."
-
-
-def _webhook_invocations() -> int:
-    return inprocess.INVOCATIONS.by_function["revoice-local-WebhookFunction"]
 
 
 def test_a_webhook_resumes_the_job_with_fewer_transitions_than_polling(stack: LocalStack, jobs: Jobs) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from revoice_local.stack import inprocess
+from revoice_local.stack import iam, lambda_seam
 from revoice_local.stack.template import INFRA, load_template, plan
 
 ASL = json.loads((INFRA / "statemachine" / "revoice.asl.json").read_text())
@@ -142,14 +142,37 @@ def test_the_api_key_is_a_no_echo_parameter_kept_in_secrets_manager() -> None:
 
 
 def test_the_moto_seam_the_local_stack_relies_on_is_still_there() -> None:
-    cls = inprocess.seam_target()
+    cls = lambda_seam.seam_target()
     parameters = list(inspect.signature(cls._invoke_lambda).parameters)
     assert parameters[:2] == ["self", "event"]
 
 
 def test_the_seam_guard_fails_loudly_if_moto_moves_it() -> None:
     with pytest.raises(RuntimeError, match="moto no longer has"):
-        inprocess.seam_target(("moto.awslambda.models", "LambdaFunction", "_invoke_lambda_renamed"))
+        lambda_seam.seam_target(("moto.awslambda.models", "LambdaFunction", "_invoke_lambda_renamed"))
+
+
+def test_the_moto_iam_seams_the_local_stack_relies_on_are_still_there() -> None:
+    """moto checks these services' requests against "*" unless told the resource; and its interpreter
+    signs with a key the local stack gives the state machine's role."""
+    from moto.iam.access_control import IAMRequest
+
+    targets = iam.seam_targets()
+    assert set(targets) == {"lambda", "dynamodb", "stepfunctions", "secretsmanager"}
+    authorize = targets["dynamodb"]._authenticate_and_authorize_normal_action  # type: ignore[attr-defined]
+    assert "resource" in inspect.signature(authorize).parameters
+    assert list(inspect.signature(IAMRequest.__init__).parameters)[1:] == [
+        "account_id",
+        "method",
+        "path",
+        "data",
+        "body",
+        "headers",
+        "action",
+    ]
+    access_key, secret_key = iam.interpreter_key()
+    assert access_key
+    assert secret_key
 
 
 TEMPLATE = load_template()

@@ -17,6 +17,15 @@ from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.models import GENERATION_TERMINAL
 
 EXECUTION_ENDS = {"TIMED_OUT": "execution_timeout", "ABORTED": "execution_aborted", "FAILED": "execution_failed"}
+# What Lambda itself reports when a function dies rather than raises (its errorType, not an exception's).
+LAMBDA_FAILURES = {
+    "Sandbox.Timedout": ("function_timeout", "ran past its Timeout and was stopped"),
+    "Runtime.OutOfMemory": ("function_out_of_memory", "ran out of its MemorySize"),
+    "Runtime.ExitError": ("function_crashed", "exited"),
+    "Runtime.ImportModuleError": ("function_broken", "could not be loaded"),
+    "Runtime.HandlerNotFound": ("function_broken", "could not be loaded"),
+    "Function.ResponseSizeTooLarge": ("function_response_too_large", "answered more than Lambda's 6 MB"),
+}
 
 
 def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable) -> dict[str, Any]:
@@ -79,6 +88,10 @@ def describe(error: dict[str, Any] | None, step: str, generation: dict[str, Any]
         message, error_type = cause, name
     if name == "States.Timeout":
         return "step_timeout", f"{doing} did not finish within its time limit", name
+    if error_type in LAMBDA_FAILURES:
+        code, what = LAMBDA_FAILURES[error_type]
+        detail = message.split(" Error: ", 1)[-1]
+        return code, f"{doing} failed: the function {what} ({detail})", error_type
     code, reason = parse_error_message(message)
     if code is not None:
         return code, reason, error_type

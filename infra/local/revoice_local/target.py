@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 DEFAULT_STATE = Path(".local/stack.json")
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+LOCAL_REGION = "us-east-1"
 
 
 class TargetError(Exception):
@@ -35,14 +35,25 @@ class Target:
     sync_api_key: str | None = None
     sync_api_key_secret_arn: str | None = None
     api_token: str | None = None
+    aws_access_key_id: str | None = None  # the local stack's administrator (IAM is enforced there too)
+    aws_secret_access_key: str | None = None
+
+    def _options(self) -> dict[str, Any]:
+        if not self.aws_endpoint:
+            return {}
+        return {
+            "endpoint_url": self.aws_endpoint,
+            "region_name": LOCAL_REGION,
+            "aws_access_key_id": self.aws_access_key_id,
+            "aws_secret_access_key": self.aws_secret_access_key,
+            "aws_session_token": None,
+        }
 
     def client(self, service: str) -> Any:
-        options: dict[str, Any] = {"endpoint_url": self.aws_endpoint, **LOCAL_CREDENTIALS} if self.aws_endpoint else {}
-        return boto3.client(service, **options)  # type: ignore[call-overload]
+        return boto3.client(service, **self._options())  # type: ignore[call-overload]
 
     def table(self, name: str) -> Any:
-        options: dict[str, Any] = {"endpoint_url": self.aws_endpoint, **LOCAL_CREDENTIALS} if self.aws_endpoint else {}
-        return boto3.resource("dynamodb", **options).Table(name)
+        return boto3.resource("dynamodb", **self._options()).Table(name)
 
     def api_key(self) -> str:
         if self.sync_api_key:

@@ -1,29 +1,18 @@
-"""Create the template's resources in moto: buckets, tables, the secret, functions, the state machine,
+"""Create the template's resources in moto: buckets, tables, secrets, roles, functions, the state machine,
 the bucket notification. Everything comes from :func:`revoice_local.stack.template.plan`."""
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import zipfile
 from typing import Any
 
 import boto3
 
+from revoice_local.stack import iam
 from revoice_local.stack.template import LocalPlan, plan
 
 TABLE_KEYS = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes", "StreamSpecification")
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> LocalPlan:
@@ -56,16 +45,13 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
             dynamodb.update_time_to_live(
                 TableName=table["name"], TimeToLiveSpecification=table["TimeToLiveSpecification"]
             )
-    role = boto3.client("iam").create_role(RoleName=f"{stack_name}-role", AssumeRolePolicyDocument=json.dumps(TRUST))[
-        "Role"
-    ]["Arn"]
-    export_environment(resolved)
+    iam.create_roles(resolved, boto3.client("iam"))
     functions = boto3.client("lambda")
     for function in resolved.functions.values():
         functions.create_function(
             FunctionName=function.name,
-            Runtime="python3.12",
-            Role=role,
+            Runtime=function.runtime,  # type: ignore[arg-type]
+            Role=function.role,
             Handler=function.handler,
             Code={"ZipFile": _placeholder_zip()},
             Timeout=function.timeout,
@@ -74,20 +60,14 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
         )
     states = boto3.client("stepfunctions")
     for machine in resolved.state_machines.values():
-        states.create_state_machine(name=machine.name, definition=machine.definition, roleArn=role, type=machine.type)  # type: ignore[arg-type]
+        states.create_state_machine(
+            name=machine.name,
+            definition=machine.definition,
+            roleArn=machine.role,
+            type=machine.type,  # type: ignore[arg-type]
+        )
     _notifications(resolved, s3)
     return resolved
-
-
-def export_environment(resolved: LocalPlan) -> None:
-    """Handlers run in this process, so their environment is this process's: it must agree."""
-    merged: dict[str, str] = {}
-    for function in resolved.functions.values():
-        for key, value in function.environment.items():
-            if merged.get(key, value) != value:
-                raise ValueError(f"functions disagree on {key}; the local stack shares one environment")
-            merged[key] = value
-    os.environ.update(merged)
 
 
 def _notifications(resolved: LocalPlan, s3: Any) -> None:
@@ -107,8 +87,8 @@ def _notifications(resolved: LocalPlan, s3: Any) -> None:
 
 
 def _placeholder_zip() -> bytes:
-    """moto wants a code package; the real code runs in-process (see inprocess.py)."""
+    """moto wants a code package; the local runtime runs the one `make build` made (see runtime.py)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "revoice runs this function in-process on the local stack\n")
+        archive.writestr("README.txt", "the local stack runs this function from build/lambda/<arch>/<function>\n")
     return buffer.getvalue()

@@ -1,9 +1,10 @@
 """The local stack: moto (real Step Functions interpreter) + the sync. labs emulator + the template.
 
 ``with LocalStack() as stack:`` starts a moto server and an emulator on loopback, points boto3 at moto,
-deploys ``infra/template.yaml`` into it, and runs the handlers in-process. What moto cannot do is
-stood in for from the template too: EventBridge rules on execution status changes are delivered by a
-watcher thread that reads the rule patterns from the template.
+deploys ``infra/template.yaml`` into it with each function's role, and runs each function from the
+package ``make build`` made, in execution environments of its own (:mod:`revoice_local.stack.runtime`),
+with IAM enforced. What moto cannot do is stood in for from the template too: EventBridge rules on
+execution status changes are delivered by a watcher thread that reads the rule patterns from the template.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 import threading
 import time
 import uuid
@@ -24,13 +24,15 @@ import boto3
 import httpx
 
 from revoice.pipeline.slots import GenerationSlots
+from revoice_local import package
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
-from revoice_local.stack import inprocess
+from revoice_local.stack import iam, lambda_seam
 from revoice_local.stack.deploy import deploy
 from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.moto_server import LocalMotoServer
-from revoice_local.stack.template import REGION, LocalPlan
+from revoice_local.stack.runtime import LambdaRuntime, WorkerFault
+from revoice_local.stack.template import ACCOUNT, REGION, LocalPlan
 from revoice_local.target import Target
 
 AWS_ENV = {
@@ -69,10 +71,12 @@ class LocalStack:
         emulator: EmulatorConfig | None = None,
         parameters: dict[str, Any] | None = None,
         stack_name: str = "revoice-local",
+        prewarm: bool = True,
     ) -> None:
         self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
         self._parameters = parameters or {}
         self.stack_name = stack_name
+        self._prewarm = prewarm
         self._saved_env: dict[str, str] = {}
         self._stop = threading.Event()
         self._reported: set[str] = set()
@@ -80,15 +84,18 @@ class LocalStack:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        inprocess.install()
+        packages = package.ensure_local_build()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("moto.stepfunctions").setLevel(logging.ERROR)  # it warns on every Fail state
         # ...and logs an ERROR whenever a Choice's IsPresent finds nothing, which is how the ASL asks
         # "no voice / no generation yet?": not an error at all.
         logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+        logging.getLogger("revoice.lambda").setLevel(logging.DEBUG)  # the functions' own lines, as they log them
+        iam.install_resource_seams()
         self.moto = LocalMotoServer().start()
         self.aws_url = self.moto.url
         # moto's backends live in the process, not in the server: start every stack from a clean account.
+        iam.relax(self.aws_url)
         httpx.post(f"{self.aws_url}/moto-api/reset").raise_for_status()
         configured = httpx.post(
             f"{self.aws_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
@@ -98,8 +105,9 @@ class LocalStack:
         self.api = HttpApiRelay()
         self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
-        self._saved_env = dict(os.environ)  # handlers read the process environment: restored on stop
+        self._saved_env = dict(os.environ)  # restored on stop
         os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": self.aws_url, "MOTO_PORT": str(self.moto.port)})
+        boto3.setup_default_session()
         parameters = {
             **LOCAL_PARAMETERS,
             "SyncApiKey": self.emulator.config.api_key,
@@ -110,8 +118,25 @@ class LocalStack:
             "PlanConcurrency": self.emulator.config.limits.concurrency,  # the emulated plan's own limit
             **self._parameters,
         }
-        _reset_handler_caches()
         self.plan: LocalPlan = deploy(parameters, self.stack_name)
+        # From here on the stack's own calls sign as an administrator, and the functions as their roles.
+        self.admin = iam.create_admin(boto3.client("iam"))
+        iam.give_the_interpreter_its_role(self.plan, boto3.client("iam"))
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(self.admin)
+        boto3.setup_default_session()
+        sts = boto3.client("sts")
+        self.runtime = LambdaRuntime(
+            python=package.lambda_python(),
+            packages=packages,
+            runtime_dir=package.runtime_dir(),
+            aws_endpoint=self.aws_url,
+            region=REGION,
+            credentials=lambda role, session: iam.role_credentials(sts, role, session),
+            logical_ids={function.name: logical_id for logical_id, function in self.plan.functions.items()},
+        )
+        lambda_seam.install(self.runtime)
+        iam.enforce(self.aws_url)
         self.api.configure(self.plan)
         self.api.start()
         self.bucket = str(self.plan.outputs["JobsBucketName"])
@@ -119,6 +144,8 @@ class LocalStack:
         self.s3 = boto3.client("s3")
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.resource("dynamodb")
+        if self._prewarm:
+            self.runtime.prewarm([self.moto_function(logical_id) for logical_id in self.plan.functions])
         self._watcher = threading.Thread(target=self._watch_executions, name="eventbridge-shim", daemon=True)
         self._watcher.start()
         return self
@@ -127,11 +154,14 @@ class LocalStack:
         self._stop.set()
         self._watcher.join(timeout=5)
         self.api.stop()
+        self.runtime.stop()
+        lambda_seam.uninstall(self.runtime)
         self.emulator.stop()
+        iam.relax(self.aws_url)
         self.moto.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
-        _reset_handler_caches()
+        boto3.DEFAULT_SESSION = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -155,6 +185,8 @@ class LocalStack:
             aws_endpoint=self.aws_url,
             sync_api_key=self.emulator.config.api_key,
             api_token=self.api_token,
+            aws_access_key_id=self.admin["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.admin["AWS_SECRET_ACCESS_KEY"],
         )
 
     def execution_arn(self, job_id: str) -> str:
@@ -175,6 +207,20 @@ class LocalStack:
         if "FunctionError" in answer:
             raise RuntimeError(f"{function} failed: {payload}")
         return dict(payload)
+
+    def moto_function(self, logical_id: str) -> Any:
+        """moto's record of one of the template's functions (what its execution environments run)."""
+        from moto.awslambda.models import lambda_backends
+
+        return lambda_backends[ACCOUNT][REGION].get_function(self.plan.functions[logical_id].name)
+
+    def crash_after(self, target: str, times: int, functions: set[str] | None = None) -> WorkerFault:
+        """The next ``times`` calls of ``target`` ("module:Class.method") succeed, then their Lambda dies."""
+        return self.runtime.inject(WorkerFault(target, "crash_after", times), functions)
+
+    def stall(self, target: str, seconds: float, times: int, functions: set[str] | None = None) -> WorkerFault:
+        """The next ``times`` calls of ``target`` first wait ``seconds`` (to outlast a function's Timeout)."""
+        return self.runtime.inject(WorkerFault(target, "stall", times, seconds), functions)
 
     def generation_slots(self) -> GenerationSlots:
         table = self.dynamodb.Table(str(self.plan.outputs["SlotsTableName"]))
@@ -229,8 +275,7 @@ class LocalStack:
     # -- EventBridge stand-in --------------------------------------------------------------------
 
     def _watch_executions(self) -> None:
-        targets = [(f, p) for f in self.plan.functions.values() for p in f.eventbridge_patterns]
-        lambdas = boto3.client("lambda")
+        targets = [(logical_id, p) for logical_id, f in self.plan.functions.items() for p in f.eventbridge_patterns]
         while not self._stop.wait(0.3):
             for status in WATCHED_STATUSES:
                 try:
@@ -244,9 +289,9 @@ class LocalStack:
                         continue
                     self._reported.add(arn)
                     event = self._status_event(arn)
-                    for function, pattern in targets:
+                    for logical_id, pattern in targets:
                         if matches(pattern, event):
-                            lambdas.invoke(FunctionName=function.name, Payload=json.dumps(event).encode())
+                            self.runtime.invoke_async(self.moto_function(logical_id), event)
 
     def _status_event(self, execution_arn: str) -> dict[str, Any]:
         described = self.sfn.describe_execution(executionArn=execution_arn)
@@ -278,19 +323,3 @@ def matches(pattern: Any, event: Any) -> bool:
     if isinstance(pattern, list):
         return event in pattern
     return bool(pattern == event)
-
-
-def _reset_handler_caches() -> None:
-    """Handlers cache clients per "container"; a new local stack is a new set of containers.
-
-    Only clears what was already imported: importing the handlers' runtime before the stack's
-    environment is exported would create their Logger with the wrong settings.
-    """
-    runtime = sys.modules.get("revoice.handlers.runtime")
-    if runtime is None:
-        return
-    for cached in (runtime.settings, runtime._boto3_client, runtime._dynamodb_table, runtime._client_for):
-        cached.cache_clear()
-    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
-    if parameters is not None:
-        parameters.clear_caches()

@@ -8,6 +8,7 @@ only knows parameters, not resource attributes. Anything this resolver does not 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class LocalFunction:
     timeout: int
     memory: int
     environment: dict[str, str]
+    runtime: str = "python3.12"
+    role: str = ""
     s3_events: list[dict[str, Any]] = field(default_factory=list)
     http_routes: list[tuple[str, str]] = field(default_factory=list)
     eventbridge_patterns: list[dict[str, Any]] = field(default_factory=list)
@@ -41,6 +44,19 @@ class LocalStateMachine:
     arn: str
     definition: str
     type: str
+    role: str = ""
+
+
+@dataclass
+class LocalRole:
+    """A role of the SAM-translated template: what SAM's policy templates expand to."""
+
+    logical_id: str
+    name: str
+    arn: str
+    trust_policy: dict[str, Any]
+    policies: dict[str, Any]
+    managed_policies: list[str]
 
 
 @dataclass
@@ -52,6 +68,7 @@ class LocalPlan:
     functions: dict[str, LocalFunction]
     state_machines: dict[str, LocalStateMachine]
     outputs: dict[str, Any]
+    roles: dict[str, LocalRole] = field(default_factory=dict)
 
 
 class UnsupportedIntrinsic(ValueError):
@@ -196,7 +213,35 @@ def plan(
         elif kind == "AWS::Serverless::StateMachine":
             result.state_machines[logical_id] = _state_machine(logical_id, refs, attributes, props, resolve, path)
     result.outputs = {name: resolve(spec["Value"]) for name, spec in template.get("Outputs", {}).items()}
+    _roles(result, path, stack_name, resolve)
     return result
+
+
+def _roles(result: LocalPlan, path: Path, stack_name: str, resolve: Resolver) -> None:
+    """The roles SAM makes for the functions and the state machine, from the translated template."""
+    from revoice_local.stack.translate import translated
+
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)  # "unpublished metrics"
+    resources = translated(path)["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        props = resolve(resource["Properties"])
+        name = f"{stack_name}-{logical_id}"[:64]
+        result.roles[logical_id] = LocalRole(
+            logical_id=logical_id,
+            name=name,
+            arn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            trust_policy=props["AssumeRolePolicyDocument"],
+            policies={p["PolicyName"]: p["PolicyDocument"] for p in props.get("Policies", [])},
+            managed_policies=[str(arn) for arn in props.get("ManagedPolicyArns", [])],
+        )
+    for owners in (result.functions, result.state_machines):
+        for logical_id, owner in owners.items():
+            props = resources[logical_id]["Properties"]
+            role = (props.get("Role") or props.get("RoleArn") or {}).get("Fn::GetAtt", [""])[0]
+            if role in result.roles:
+                owner.role = result.roles[role].arn
 
 
 def _function(
@@ -219,6 +264,7 @@ def _function(
         timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
         environment={k: str(v) for k, v in resolve(env).items()},
+        runtime=str(props.get("Runtime", globals_fn.get("Runtime", "python3.12"))),
     )
     for event in props.get("Events", {}).values():
         if event["Type"] == "S3":

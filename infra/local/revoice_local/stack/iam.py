@@ -1,0 +1,224 @@
+"""IAM on the local stack: each function acts with its own role's permissions, enforced by moto.
+
+moto enforces IAM in server mode once authentication is switched on (``/moto-api/reset-auth``): every
+request must be signed by a known key, and the key's policies must allow the action. The roles come
+from the SAM-translated template (the policy templates expanded as CloudFormation would), and each
+execution environment gets credentials for its function's role from ``sts:AssumeRole``. The local
+stack itself (tests, the command line, the HTTP relay) signs with an administrator's key.
+
+Where moto's enforcement falls short of AWS, this module closes the gap or says so:
+- moto checks S3 against the bucket and key, but Lambda, DynamoDB, Step Functions and Secrets Manager
+  only against ``*``, so a policy naming a function, a table, a state machine or a secret would never
+  match. The resource seams below tell moto the ARN each request acts on (the function, the table or
+  its index, the state machine of a ``StartExecution`` or of a task token, the secret), guarded by a
+  test like the Lambda seam.
+- moto's Step Functions interpreter signs its own calls (Lambda tasks, SDK integrations) with a fixed
+  key. That key is given to a user holding the state machine role's policies, so the state machine acts
+  with its role's permissions too.
+- moto does not evaluate policy conditions for these calls; the template's only conditioned statement
+  (``cloudwatch:PutMetricData`` by namespace) is never called: metrics go out as log lines (EMF).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from revoice_local.stack.template import ACCOUNT, REGION, LocalPlan
+
+ADMIN_USER = "revoice-local-admin"
+ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/{ADMIN_USER}"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+RESOURCE_SEAMS = {
+    "lambda": ("moto.awslambda.responses", "LambdaResponse"),
+    "dynamodb": ("moto.dynamodb.responses", "DynamoHandler"),
+    "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse"),
+    "secretsmanager": ("moto.secretsmanager.responses", "SecretsManagerResponse"),
+}
+
+
+def seam_targets() -> dict[str, type]:
+    """The moto response classes the resource seams extend; loud when moto has moved them."""
+    found = {}
+    for service, (module_name, class_name) in RESOURCE_SEAMS.items():
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        if cls is None or not hasattr(cls, "call_action") or not hasattr(cls, "_get_action"):
+            raise RuntimeError(f"moto no longer has {module_name}.{class_name}: IAM resources cannot be checked")
+        found[service] = cls
+    return found
+
+
+def install_resource_seams() -> None:
+    targets = seam_targets()
+    targets["lambda"]._determine_resource = _function_resource  # type: ignore[attr-defined]
+    targets["lambda"]._authenticate_and_authorize_normal_action = _authorize_lambda  # type: ignore[attr-defined]
+    targets["dynamodb"]._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
+    targets["stepfunctions"]._determine_resource = _stepfunctions_resource  # type: ignore[attr-defined]
+    targets["stepfunctions"]._authenticate_and_authorize_normal_action = _authorize_stepfunctions  # type: ignore[attr-defined]
+    targets["secretsmanager"]._determine_resource = _secret_resource  # type: ignore[attr-defined]
+
+
+def _body(response: Any) -> dict[str, Any]:
+    body = getattr(response, "body", None)
+    if isinstance(body, dict):
+        return body
+    try:
+        parsed = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+LAMBDA_ACTIONS = {"Invoke": "InvokeFunction"}  # moto names Lambda's actions after its own methods
+
+
+def _authorize_lambda(self: Any, resource: str = "*") -> None:
+    from moto.iam.access_control import IAMRequest
+
+    class LambdaRequest(IAMRequest):
+        def __init__(self, *, action: str, data: Any, body: bytes, **kwargs: Any) -> None:
+            # moto's Lambda hands its request headers over as the data of a bodiless request (a GET),
+            # which then hashes into the signature it recalculates: such a request has no payload.
+            super().__init__(action=LAMBDA_ACTIONS.get(action, action), data=data if body else {}, body=body, **kwargs)
+
+    self._authenticate_and_authorize_action(LambdaRequest, resource)
+
+
+def _function_resource(self: Any) -> str:
+    match = re.search(r"/functions/([^/?]+)", str(getattr(self, "path", "")))
+    if match is None:
+        return "*"
+    name = unquote(match.group(1))
+    return name if name.startswith("arn:") else f"arn:aws:lambda:{self.region}:{self.current_account}:function:{name}"
+
+
+def _dynamodb_resource(self: Any) -> str:
+    body = _body(self)
+    table = body.get("TableName")
+    if not isinstance(table, str):
+        return "*"  # BatchWriteItem, TransactWriteItems...: several tables, checked as "*" by moto
+    arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+    index = body.get("IndexName")
+    return f"{arn}/index/{index}" if isinstance(index, str) else arn
+
+
+def _stepfunctions_resource(self: Any) -> str:
+    body = _body(self)
+    for key in ("stateMachineArn", "executionArn", "mapRunArn"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    token = body.get("taskToken")
+    if isinstance(token, str):  # a callback answers for the state machine whose execution waits on the token
+        return _token_owner(self, token) or "*"
+    return "*"
+
+
+def _token_owner(response: Any, token: str) -> str | None:
+    for machine in response.stepfunction_backend.state_machines:
+        for execution in machine.executions:
+            worker = getattr(execution, "exec_worker", None)
+            if worker is not None and worker.env.callback_pool_manager.get(token) is not None:
+                return str(machine.arn)
+    return None
+
+
+def _authorize_stepfunctions(self: Any, resource: str = "*") -> None:
+    """A token no execution waits on is refused as invalid (``InvalidToken``, ``TaskTimedOut``...) by Step
+    Functions whatever the caller may do, so it is not an authorization question."""
+    from moto.iam.access_control import IAMRequest
+
+    token = _body(self).get("taskToken")
+    if isinstance(token, str) and _token_owner(self, token) is None:
+        return
+    self._authenticate_and_authorize_action(IAMRequest, resource)
+
+
+def _secret_resource(self: Any) -> str:
+    secret_id = _body(self).get("SecretId")
+    if not isinstance(secret_id, str):
+        return "*"
+    if secret_id.startswith("arn:"):
+        return secret_id
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secrets = secretsmanager_backends[self.current_account][self.region].secrets
+    secret = secrets.get(secret_id) if hasattr(secrets, "get") else None
+    return str(secret.arn) if secret is not None else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_id}"
+
+
+def create_roles(plan: LocalPlan, iam: Any) -> None:
+    """The template's roles, with their inline policies (AWS managed ones are named, not attached:
+    moto does not load them, and they only cover CloudWatch Logs and X-Ray, which nothing here calls)."""
+    for role in plan.roles.values():
+        iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(_trusting_the_stack(role.trust_policy)))
+        for name, document in role.policies.items():
+            # SAM's policy templates carry no Version; IAM reads them as 2008-10-17, which moto refuses and
+            # which differs only in policy variables (none is used here).
+            versioned = {"Version": "2012-10-17", **document}
+            iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(versioned))
+
+
+def _trusting_the_stack(trust: dict[str, Any]) -> dict[str, Any]:
+    """The role's trust policy, with the local stack's administrator beside the service principals: here
+    the local stack plays Lambda and Step Functions when it assumes a role for them."""
+    statements = []
+    for statement in trust.get("Statement", []):
+        principal = {**statement.get("Principal", {}), "AWS": ADMIN_ARN}
+        statements.append({**statement, "Principal": principal})
+    return {**trust, "Statement": statements}
+
+
+def interpreter_key() -> tuple[str, str]:
+    """The access key moto's Step Functions interpreter signs its calls with."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    credentials = boto_client_for(region=REGION, service="sts")._request_signer._credentials  # type: ignore[attr-defined]
+    return str(credentials.access_key), str(credentials.secret_key)
+
+
+def give_the_interpreter_its_role(plan: LocalPlan, iam: Any) -> None:
+    """Make the interpreter's key belong to a user with the state machine role's policies."""
+    from moto.iam.models import iam_backends
+
+    for machine in plan.state_machines.values():
+        role = next(r for r in plan.roles.values() if r.arn == machine.role)
+        user = f"{role.name}-interpreter"[:64]
+        iam.create_user(UserName=user)
+        for name, document in role.policies.items():
+            versioned = {"Version": "2012-10-17", **document}
+            iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(versioned))
+        iam.create_access_key(UserName=user)
+        key = iam_backends[ACCOUNT]["aws"].get_user(user).access_keys[0]
+        key.access_key_id, key.secret_access_key = interpreter_key()
+
+
+def create_admin(iam: Any) -> dict[str, str]:
+    """An administrator's key for the local stack's own calls; returned as environment variables."""
+    iam.create_user(UserName=ADMIN_USER)
+    iam.put_user_policy(UserName=ADMIN_USER, PolicyName="administrator", PolicyDocument=json.dumps(ADMIN_POLICY))
+    key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def enforce(moto_url: str) -> None:
+    """From now on every request must be signed by a known key and allowed by its policies."""
+    httpx.post(f"{moto_url}/moto-api/reset-auth", content=b"0").raise_for_status()
+
+
+def relax(moto_url: str) -> None:
+    httpx.post(f"{moto_url}/moto-api/reset-auth", content=b"inf").raise_for_status()
+
+
+def role_credentials(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """What Lambda puts in an execution environment: the role's temporary credentials."""
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
