@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from revoice.pipeline.failure import LAMBDA_FAILURES
 from revoice_local.cli import _parser
 from revoice_local.diagram import ASL, readme_block, render
 
@@ -61,6 +62,7 @@ def test_every_error_code_revoice_raises_is_in_the_troubleshooting_table() -> No
         re.findall(r'(?:JobInputError|SyncStepError|VoiceSlotsBusy|TransientStepError)\(\s*"([a-z_]+)"', sources)
     )
     raised |= set(re.findall(r'"Cause": "([a-z_]+):', sources))
+    raised |= {code for code, _ in LAMBDA_FAILURES.values()}
     table = README.split("## Troubleshooting", 1)[1]
     missing = sorted(code for code in raised if f"`{code}`" not in table)
     assert raised

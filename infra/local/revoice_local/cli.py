@@ -168,7 +168,12 @@ def _local(args: argparse.Namespace) -> int:
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    with LocalStack(EmulatorConfig(time_scale=args.time_scale), parameters={"LogLevel": "WARNING"}) as stack:
+    stack = LocalStack(
+        EmulatorConfig(time_scale=args.time_scale),
+        parameters={"LogLevel": "WARNING"},
+        function_log_level=logging.DEBUG if args.debug else logging.WARNING,
+    )
+    with stack:
         target = stack.target()
         target.save(args.local_state)
         try:

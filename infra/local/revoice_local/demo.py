@@ -7,6 +7,7 @@ voice, speaks a new line in it, lip-syncs the presenter to it, and stores the re
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -27,7 +28,10 @@ def run_demo(out: Path) -> int:
     media.make_talking_head(presenter, PRESENTER_SCRIPT, voice_id="presenter", background=(90, 40, 60))
     began = time.monotonic()
     print("Starting the local stack (moto + the sync. labs emulator) from infra/template.yaml ...")
-    with LocalStack(EmulatorConfig(time_scale=0.1), parameters={"LogLevel": "ERROR"}) as stack:
+    stack = LocalStack(
+        EmulatorConfig(time_scale=0.1), parameters={"LogLevel": "ERROR"}, function_log_level=logging.ERROR
+    )
+    with stack:
         print(f"  jobs bucket   s3://{stack.bucket}\n  sync. labs    {stack.emulator.url} (emulated)")
         target = stack.target()
         fields = {

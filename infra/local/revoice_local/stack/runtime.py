@@ -217,7 +217,9 @@ class ExecutionEnvironment:
         self.init_error: dict[str, Any] | None = None
         self.log = logging.getLogger(f"revoice.lambda.{config.logical_id}")
         self.log_stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        threading.Thread(target=self._api.serve_forever, name=f"runtime-api-{config.logical_id}", daemon=True).start()
+        threading.Thread(
+            target=self._api.serve_forever, args=(0.05,), name=f"runtime-api-{config.logical_id}", daemon=True
+        ).start()
         started = time.monotonic()
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap
             [
@@ -555,8 +557,11 @@ class LambdaRuntime:
 
     def stop(self) -> None:
         self._stopped = True
-        for environment in list(self.environments()):
-            environment.close()
+        closing = [threading.Thread(target=e.close, daemon=True) for e in self.environments()]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         with self._lock:
             self._idle.clear()
             self._busy.clear()

@@ -72,11 +72,13 @@ class LocalStack:
         parameters: dict[str, Any] | None = None,
         stack_name: str = "revoice-local",
         prewarm: bool = True,
+        function_log_level: int = logging.DEBUG,
     ) -> None:
         self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
         self._parameters = parameters or {}
         self.stack_name = stack_name
         self._prewarm = prewarm
+        self._function_log_level = function_log_level
         self._saved_env: dict[str, str] = {}
         self._stop = threading.Event()
         self._reported: set[str] = set()
@@ -90,7 +92,7 @@ class LocalStack:
         # ...and logs an ERROR whenever a Choice's IsPresent finds nothing, which is how the ASL asks
         # "no voice / no generation yet?": not an error at all.
         logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
-        logging.getLogger("revoice.lambda").setLevel(logging.DEBUG)  # the functions' own lines, as they log them
+        logging.getLogger("revoice.lambda").setLevel(self._function_log_level)  # the functions' own log lines
         iam.install_resource_seams()
         self.moto = LocalMotoServer().start()
         self.aws_url = self.moto.url

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +218,18 @@ def plan(
     return result
 
 
-def _roles(result: LocalPlan, path: Path, stack_name: str, resolve: Resolver) -> None:
-    """The roles SAM makes for the functions and the state machine, from the translated template."""
+@lru_cache(maxsize=4)
+def _translated_resources(path: Path, text: str) -> dict[str, Any]:
+    """The SAM-translated template's resources (translating takes about half a second), per template text."""
     from revoice_local.stack.translate import translated
 
     logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)  # "unpublished metrics"
-    resources = translated(path)["Resources"]
+    return dict(translated(path)["Resources"])
+
+
+def _roles(result: LocalPlan, path: Path, stack_name: str, resolve: Resolver) -> None:
+    """The roles SAM makes for the functions and the state machine, from the translated template."""
+    resources = _translated_resources(path, path.read_text())
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
