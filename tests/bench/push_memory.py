@@ -1,6 +1,7 @@
 """Peak memory of the push step moving one large object from S3 to sync. labs storage.
 
     .venv/bin/python -m tests.bench.push_memory 1024        # MiB; prints the push and a plain copy
+    .venv/bin/python -m tests.bench.push_memory lambda      # the push at Lambda's CPU share per MemorySize
 
 moto and the emulator run as their own processes, the object is put by another, so the figure is
 the push step's own: the process that runs ``push_media`` reports its peak RSS (``ru_maxrss``).
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -123,8 +125,28 @@ def _plain_copy(emulator_url: str, api_key: str) -> dict[str, float]:
     }
 
 
-def measure(size_mib: int) -> dict[str, dict[str, float]]:
-    """Both copies of one object of ``size_mib`` MiB, each in a fresh process; servers in their own."""
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu")
+
+
+def _cpu_share(share: float) -> tuple[Any, Path]:
+    """A ``preexec_fn`` that puts the child in a cgroup (v1) with ``share`` of one CPU, as Lambda would."""
+    group = CPU_CGROUP / f"revoice-bench-{os.getpid()}-{int(share * 1000)}"
+    group.mkdir(exist_ok=True)
+    (group / "cpu.cfs_period_us").write_text("100000")
+    (group / "cpu.cfs_quota_us").write_text(str(int(share * 100000)))
+
+    def enter() -> None:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    return enter, group
+
+
+def measure(size_mib: int, memory_mb: int | None = None) -> dict[str, dict[str, float]]:
+    """Both copies of one object of ``size_mib`` MiB, each in a fresh process; servers in their own.
+
+    With ``memory_mb`` the copies get the CPU a Lambda function of that MemorySize gets (cgroup v1 CPU
+    quota; moto and the emulator are not limited, as S3 and sync. labs are not the function's)."""
     moto_port, emulator_port = _port(), _port()
     env = {
         **os.environ,
@@ -153,6 +175,7 @@ def measure(size_mib: int) -> dict[str, dict[str, float]]:
             [sys.executable, "-m", "tests.bench.push_memory", "--put", str(size_mib * 2**20)], env=env, check=True
         )
         results = {}
+        limit, group = _cpu_share(memory_mb / LAMBDA_MB_PER_VCPU) if memory_mb else (None, None)
         for mode in ("--push", "--plain"):
             done = subprocess.run(
                 [sys.executable, "-m", "tests.bench.push_memory", mode, f"http://127.0.0.1:{emulator_port}", "bench"],
@@ -160,8 +183,11 @@ def measure(size_mib: int) -> dict[str, dict[str, float]]:
                 check=True,
                 capture_output=True,
                 text=True,
+                preexec_fn=limit,
             )
             results[mode.strip("-")] = json.loads(done.stdout.strip().splitlines()[-1])
+        if group is not None:
+            group.rmdir()
         return results
     finally:
         for server in servers:
@@ -169,7 +195,27 @@ def measure(size_mib: int) -> dict[str, dict[str, float]]:
             server.wait(timeout=10)
 
 
+def lambda_memory_sizes(size_mib: int = 512, sizes: tuple[int, ...] = (512, 1024, 1769)) -> list[dict[str, float]]:
+    """The push at each MemorySize's CPU share, and what fits in Lambda's 900 s at that speed."""
+    rows = []
+    for memory in sizes:
+        push = measure(size_mib, memory)["push"]
+        rows.append(
+            {
+                "memory_mb": memory,
+                "mib_per_s": push["mib_per_s"],
+                "peak_rss_mib": push["peak_rss_mib"],
+                "gib_in_900_s": round(push["mib_per_s"] * 900 / 1024, 1),
+            }
+        )
+    return rows
+
+
 def main() -> None:
+    if sys.argv[1] == "lambda":
+        for row in lambda_memory_sizes():
+            print(json.dumps(row))
+        return
     if sys.argv[1] == "--plain":
         print(json.dumps(_plain_copy(sys.argv[2], sys.argv[3])))
         return

@@ -64,6 +64,26 @@ def transfer(sizes: tuple[int, ...] = (64, 512, 2048)) -> list[Row]:
     return rows
 
 
+def push_per_memory_size() -> list[Row]:
+    """The push at the CPU Lambda gives each MemorySize, against what 900 s must move (5 GiB twice)."""
+    from tests.bench.push_memory import lambda_memory_sizes
+
+    needed = 2 * 5 * 1024 / 900  # MiB/s: the largest source and target the API takes, within Lambda's 900 s
+    return [
+        _row(
+            f"push at a {r['memory_mb']} MB Lambda's CPU share (MiB/s; {r['gib_in_900_s']} GiB in 900 s, "
+            f"peak RSS {r['peak_rss_mib']} MiB)",
+            r["mib_per_s"],
+            round(needed, 1),
+            ">= 11.4 MiB/s (5 GiB source + 5 GiB target in 900 s)",
+            r["mib_per_s"] >= needed,
+            "python -m tests.bench.push_memory lambda",
+            higher_is_better=True,
+        )
+        for r in lambda_memory_sizes()
+    ]
+
+
 def _stack(**emulator: Any) -> Any:
     from revoice_local.emulator.config import EmulatorConfig
     from revoice_local.stack.stack import LocalStack
@@ -369,9 +389,10 @@ def write(rows: list[Row]) -> None:
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or ["transfer", "batch", "latency", "cold", "demo"]
+    chosen = sys.argv[1:] or ["transfer", "memory", "batch", "latency", "cold", "demo"]
     runs: dict[str, Callable[[], list[Row]]] = {
         "transfer": transfer,
+        "memory": push_per_memory_size,
         "batch": batch,
         "latency": latency_and_transitions,
         "cold": cold_start,

@@ -71,3 +71,68 @@ def test_get_reports_a_failed_job_with_its_reason(stack: LocalStack, jobs: Jobs)
         final = _follow(client, started["jobId"])[-1]
     assert (final["status"], final["errorCode"]) == ("FAILED", "generation_rejected")
     assert final["errorKey"] == f"failed/{started['jobId']}/error.json"
+
+
+PUBLIC_URL = "https://93.184.216.34/videos/speaker.mp4"  # a public address: no DNS needed to check it
+
+
+def test_a_job_with_a_url_source_is_answered_at_once_and_fetched_by_its_first_step(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    """The HTTP API cuts requests at 30 s; a download can take minutes: the job copies its URL sources."""
+    with _client(stack) as client:
+        asked = time.monotonic()
+        answer = client.post(
+            "/jobs", json={"source": PUBLIC_URL, "script": LINE}, headers={"Idempotency-Key": jobs.prefix}
+        )
+        took = time.monotonic() - asked
+    assert answer.status_code == 202
+    assert took < 10  # nothing was downloaded while the client waited
+    job_id = answer.json()["jobId"]
+    deadline = time.monotonic() + 30
+    while (stack.job(job_id) or {}).get("step") != "fetch":
+        assert time.monotonic() < deadline, f"the job never started fetching: {stack.job(job_id)}"
+        time.sleep(0.1)
+    history = stack.history(job_id)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered[:2] == ["Fetch sources?", "Fetch sources"]
+    stack.sfn.stop_execution(executionArn=stack.execution_arn(job_id), error="Test", cause="no network here")
+    end = stack.wait_for_job(job_id)
+    assert end.error is not None
+    assert (end.error["step"], end.error["errorCode"]) == ("fetch", "execution_aborted")
+
+
+def test_a_request_past_the_http_apis_30_seconds_is_answered_503_and_its_retry_finds_the_job(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    stack.api.integration_timeout = 1.0  # API Gateway's 30 s, shortened for the test
+    stack.stall("revoice.pipeline.jobs_api:start_job", seconds=3, times=1, functions={"ApiFunction"})
+    body = {"source": jobs.put_video("speaker"), "script": LINE}
+    key = {"Idempotency-Key": f"{jobs.prefix}-slow"}
+    try:
+        with _client(stack) as client:
+            cut = client.post("/jobs", json=body, headers=key)
+            assert (cut.status_code, cut.json()) == (503, {"message": "Service Unavailable"})
+            retried = client.post("/jobs", json=body, headers=key)  # the key was claimed before any work
+            assert retried.status_code == 202
+            final = _follow(client, retried.json()["jobId"])[-1]
+    finally:
+        stack.api.integration_timeout = 30.0
+    assert final["status"] == "SUCCEEDED"
+    executions = stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions].count(retried.json()["jobId"]) == 1  # one job for the two requests
+
+
+def test_two_concurrent_requests_with_one_key_and_different_bodies_start_one_job(stack: LocalStack, jobs: Jobs) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = jobs.put_video("speaker")
+    key = {"Idempotency-Key": f"{jobs.prefix}-race"}
+    with _client(stack) as client, ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda script: client.post("/jobs", json={"source": source, "script": script}, headers=key),
+                ["One.", "Two."],
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [202, 409]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +28,6 @@ def _get_job_event(job_id: str, token: str) -> dict[str, Any]:
     return event
 
 
-@contextmanager
-def _configured(stack: LocalStack, logical_id: str, **changes: Any) -> Iterator[None]:
-    """The function with a changed configuration (as `aws lambda update-function-configuration` does)."""
-    lambdas = boto3.client("lambda")
-    name = stack.plan.functions[logical_id].name
-    before = lambdas.get_function_configuration(FunctionName=name)
-    lambdas.update_function_configuration(FunctionName=name, **changes)
-    try:
-        yield
-    finally:
-        lambdas.update_function_configuration(
-            FunctionName=name,
-            Environment={"Variables": dict(before["Environment"].get("Variables", {}))},
-            Timeout=before["Timeout"],
-            MemorySize=before["MemorySize"],
-        )
-
-
 def test_each_function_runs_in_its_own_environment_from_the_built_package(stack: LocalStack, jobs: Jobs) -> None:
     end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
     assert end.status == "SUCCEEDED"
@@ -62,7 +42,7 @@ def test_each_function_runs_in_its_own_environment_from_the_built_package(stack:
 def test_a_function_without_a_variable_its_code_needs_fails_with_a_clear_error(stack: LocalStack, jobs: Jobs) -> None:
     env = dict(stack.plan.functions["ApiFunction"].environment)
     del env["JOBS_TABLE"]
-    with _configured(stack, "ApiFunction", Environment={"Variables": env}), pytest.raises(RuntimeError) as failed:
+    with stack.configured("ApiFunction", Environment={"Variables": env}), pytest.raises(RuntimeError) as failed:
         stack.invoke("ApiFunction", _get_job_event("no-such-job-0000000000000000", stack.api_token))
     assert "jobs_table" in str(failed.value).lower()
 
@@ -92,7 +72,7 @@ def test_a_handler_that_runs_past_its_timeout_is_stopped_and_the_job_fails_as_on
     stalled = stack.stall(
         "revoice.sync.client:SyncClient.create_generation", seconds=30, times=3, functions={"LipsyncFunction"}
     )
-    with _configured(stack, "LipsyncFunction", Timeout=2):
+    with stack.configured("LipsyncFunction", Timeout=2):
         end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE}, timeout=120)
     assert stalled.fired == 3  # the first attempt and Step Functions' two retries
     assert end.error is not None
@@ -116,11 +96,83 @@ def test_the_memory_size_is_what_the_code_sees(stack: LocalStack) -> None:
     logging.getLogger("revoice.lambda.FailureFunction").addHandler(handler)
     event = dict(json.loads((EVENTS / "execution-aborted.json").read_text()))
     try:
-        with _configured(stack, "FailureFunction", MemorySize=384):
+        with stack.configured("FailureFunction", MemorySize=384):
             stack.invoke("FailureFunction", event)
     finally:
         logging.getLogger("revoice.lambda.FailureFunction").removeHandler(handler)
-    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    job_id = event["detail"]["name"]
+    logged = [json.loads(line) for line in lines if line.startswith("{") and job_id in line]
     assert logged
     assert {record["function_memory_size"] for record in logged} == {"384"}
     assert any("Memory Size: 384 MB" in line for line in lines)
+
+
+def _as_role(stack: LocalStack, logical_id: str) -> Any:
+    """An S3 client with the credentials the function's execution environments get."""
+    from revoice_local.stack import iam
+
+    credentials = iam.role_credentials(boto3.client("sts"), stack.plan.functions[logical_id].role, "probe")
+    return boto3.client(
+        "s3",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+
+
+def test_a_missing_key_is_a_404_only_to_a_role_that_may_list_the_bucket(stack: LocalStack) -> None:
+    """S3 answers 403 for a missing key to whoever lacks s3:ListBucket, so that keys cannot be probed."""
+    from botocore.exceptions import ClientError
+
+    answers = {}
+    for logical_id in ("PushFunction", "StoreFunction"):  # Push may list the bucket; Store may only write
+        with pytest.raises(ClientError) as missing:
+            _as_role(stack, logical_id).head_object(Bucket=stack.bucket, Key="media/not-there.mp4")
+        answers[logical_id] = missing.value.response["Error"]["Code"]
+    assert answers == {"PushFunction": "404", "StoreFunction": "403"}
+
+
+def test_a_source_revoice_may_not_read_fails_the_job_with_its_own_reason(stack: LocalStack, jobs: Jobs) -> None:
+    iam = boto3.client("iam")
+    role = next(r for r in stack.plan.roles.values() if r.arn == stack.plan.functions["PushFunction"].role)
+    name, document = next((n, d) for n, d in role.policies.items() if "s3:GetObject" in json.dumps(d))
+    source = jobs.put_video("speaker")
+    iam.delete_role_policy(RoleName=role.name, PolicyName=name)
+    try:
+        end = jobs.run({"source": source, "script": LINE})
+    finally:
+        iam.put_role_policy(
+            RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps({"Version": "2012-10-17", **document})
+        )
+    assert end.error is not None
+    assert (end.error["step"], end.error["errorCode"]) == ("push", "source_access_denied")
+    assert "403" in end.error["reason"]
+
+
+def test_a_job_whose_failure_recorder_keeps_raising_is_still_recorded_through_the_failed_execution(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    """Record failure retries, then the execution ends FAILED outside the failure path: the status-change
+    rule hands that end to the recorder again, so the job is not left RUNNING with its slot held."""
+    from revoice_local.emulator.config import FaultRule
+    from revoice_local.stack.runtime import WorkerFault
+
+    attempts = 1 + next(r["MaxAttempts"] for r in _asl()["States"]["Record failure"]["Retry"])
+    raising = stack.runtime.inject(
+        WorkerFault("revoice.handlers.failure:record_failure", "fail", times=attempts, matching=jobs.prefix)
+    )
+    stack.emulator.emulator.faults.replace([FaultRule(target="generation", kind="fail", times=1)])
+    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE}, timeout=120)
+    assert raising.fired == attempts
+    assert end.status == "FAILED"
+    assert end.error is not None
+    assert end.error["errorCode"] == "execution_failed"
+    assert "simulated failure of record_failure" in end.error["reason"]
+    record = stack.job(end.job_id)
+    assert record is not None
+    assert record["status"] == "FAILED"
+    assert end.job_id not in stack.generation_slots().holders()
+
+
+def _asl() -> dict[str, Any]:
+    return dict(json.loads((package.ROOT / "infra" / "statemachine" / "revoice.asl.json").read_text()))

@@ -79,3 +79,14 @@ def test_a_webhook_that_arrives_before_the_job_waits_is_not_lost(stack: LocalSta
     end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
     assert end.status == "SUCCEEDED"
     assert stack.state_transitions(end.job_id) < 20
+
+
+def test_with_webhooks_off_the_route_refuses_even_a_correctly_signed_request(stack: LocalStack) -> None:
+    """SyncWebhookSecret=none leaves no secret (there used to be a public constant anyone could sign with)."""
+    env = dict(stack.plan.functions["WebhookFunction"].environment)
+    del env["SYNC_WEBHOOK_SECRET_ARN"]
+    body = json.dumps({"id": "gen-anything", "status": "COMPLETED", "error_code": None}).encode()
+    with stack.configured("WebhookFunction", Environment={"Variables": env}):
+        for secret in (stack.emulator.config.webhook_secret, "webhooks-off"):
+            answer = _post(stack, body, {"Sync-Signature": sign(body, secret)})
+            assert (answer.status_code, answer.json()["message"]) == (403, "completion webhooks are off for this stack")

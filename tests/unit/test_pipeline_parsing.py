@@ -172,3 +172,20 @@ def test_the_failure_recorder_reads_lambda_errors_timeouts_and_failed_generation
         "generation_rejected",
         "sync. labs ended the generation REJECTED: moderation",
     )
+
+
+def test_a_manifest_asking_for_a_day_of_polling_every_second_is_polled_less_often_to_fit_the_history() -> None:
+    from revoice.pipeline.history import HISTORY_BUDGET, worst_case_events
+    from revoice.pipeline.ingest import job_config
+    from revoice.pipeline.manifest import JobManifest
+    from revoice.pipeline.state import RunConfig
+
+    manifest = JobManifest(source="media/a.mp4", script="Hello.", poll_seconds=1, timeout_seconds=86_400)
+    config = job_config(RunConfig(), manifest)
+    assert worst_case_events(config) <= HISTORY_BUDGET
+    assert config.poll_seconds * config.max_generation_polls >= 86_400 - config.poll_seconds  # still a day
+    assert config.poll_seconds > 1
+    short = job_config(
+        RunConfig(), JobManifest(source="media/a.mp4", script="Hello.", poll_seconds=2, timeout_seconds=600)
+    )
+    assert (short.poll_seconds, short.max_generation_polls) == (2, 300)  # what it asked for, as it fits

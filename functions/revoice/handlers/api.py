@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,9 +17,6 @@ from revoice.handlers.runtime import executions, jobs, logger, secret, settings,
 from revoice.pipeline.errors import JobInputError, TransientStepError
 from revoice.pipeline.job_id import is_job_id
 from revoice.pipeline.jobs_api import IdempotencyConflict, describe_job, submit_job
-
-if TYPE_CHECKING:
-    import httpx
 
 MAX_BODY_BYTES = 64 * 1024
 app = APIGatewayHttpResolver()
@@ -77,13 +73,6 @@ def _base_url() -> str:
     return settings().webhook_base_url or f"https://{app.current_event.request_context.domain_name}"
 
 
-@cache
-def _http() -> httpx.Client:
-    import httpx  # only jobs with URL sources need it
-
-    return httpx.Client(timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=False)
-
-
 @app.post("/jobs")
 def start() -> Response[str]:
     _authenticate()
@@ -106,7 +95,6 @@ def start() -> Response[str]:
         executions=executions(),
         jobs=jobs(),
         config=config,
-        http=_http(),
     )
     logger.set_correlation_id(submitted.job_id)
     logger.info("job submitted over HTTP", extra={"new_job": submitted.created})

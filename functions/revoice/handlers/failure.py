@@ -1,24 +1,25 @@
-"""Task and EventBridge target: record a job's failure in failed/<job>/error.json and the job table,
-then give back its generation slot and let go of its voice."""
+"""Task and EventBridge target: give back a failed job's generation slot and let go of its voice, then
+record its failure in the job table and failed/<job>/error.json (last: whoever sees the document sees a
+job that holds nothing)."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
-from revoice.pipeline.failure import failed_jobs_voice, record_failure
+from revoice.pipeline.failure import failed_job_id, failed_jobs_voice, record_failure
 from revoice.pipeline.voice_lifecycle import release_voice
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    bucket = event.get("job", {}).get("bucket")
+    job_id = failed_job_id(event)
+    logger.set_correlation_id(job_id)
     table = jobs()
-    document = record_failure(event, store=store(bucket), jobs=table)
-    logger.set_correlation_id(document["jobId"])
-    logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
-    slots().hand_over(document["jobId"], resumer().wake)
-    voice_id = failed_jobs_voice(event, document["jobId"], table)
+    slots().hand_over(job_id, resumer().wake)
+    voice_id = failed_jobs_voice(event, job_id, table)
     if voice_id:
-        release_voice(document["jobId"], voice_id, registry=voices(), sync=sync_client())
+        release_voice(job_id, voice_id, registry=voices(), sync=sync_client())
+    document = record_failure(event, store=store(event.get("job", {}).get("bucket")), jobs=table)
+    logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
     return document

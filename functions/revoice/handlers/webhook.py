@@ -35,8 +35,11 @@ def sync_webhook() -> Response[str]:
     raw = base64.b64decode(text) if event.is_base64_encoded else text.encode()
     if len(raw) > MAX_WEBHOOK_BYTES:
         return _answer(413, message="webhook body too large")
+    secret_arn = settings().sync_webhook_secret_arn
+    if not secret_arn:  # SyncWebhookSecret is none: there is no secret, so nothing can be verified
+        return _answer(403, message="completion webhooks are off for this stack")
     try:
-        verify(dict(event.headers), raw, secret(settings().sync_webhook_secret_arn, "SYNC_WEBHOOK_SECRET_ARN"))
+        verify(dict(event.headers), raw, secret(secret_arn, "SYNC_WEBHOOK_SECRET_ARN"))
     except WebhookVerificationError as refused:
         logger.warning("webhook refused", extra={"reason": refused.reason})
         return _answer(401, message=refused.reason)

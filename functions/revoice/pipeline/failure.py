@@ -30,13 +30,15 @@ LAMBDA_FAILURES = {
 
 def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable) -> dict[str, Any]:
     """Write the error document for ``event`` (job state or execution status change); return it."""
-    if event.get("detail-type") == "Step Functions Execution Status Change":
-        document = _execution_ended(event["detail"], jobs)
-    else:
-        document = _step_failed(event)
+    status_change = event.get("detail-type") == "Step Functions Execution Status Change"
+    document = _execution_ended(event["detail"], jobs) if status_change else _step_failed(event)
     job_id = document["jobId"]
     if store.exists(layout.result_key(job_id)):
         document["ignored"] = "the job's result is already stored; nothing was marked failed"
+        return document
+    if status_change and document["errorType"] == "JobFailed" and store.exists(layout.error_key(job_id)):
+        # The execution ended FAILED on its way out of "Record failure": the document it wrote stays.
+        document["ignored"] = "the job's failure is already recorded"
         return document
     jobs.failed(job_id, document["step"], document["errorCode"], document["reason"], layout.error_key(job_id))
     store.put_json(layout.error_key(job_id), document)
@@ -110,17 +112,26 @@ def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
     what = {"TIMED_OUT": "ran past the job's overall time limit", "ABORTED": "was stopped (aborted)"}.get(
         status, f"ended {status}"
     )
+    error = detail.get("error")
+    because = f" ({error}: {str(detail.get('cause') or 'no cause given')[:500]})" if error else ""
     return {
         "jobId": job_id,
         "status": "FAILED",
         "step": step,
         "errorCode": EXECUTION_ENDS.get(status, "execution_failed"),
-        "reason": f"the job's execution {what} while {STEP_DESCRIPTIONS.get(step, step)}",
-        "errorType": status,
+        "reason": f"the job's execution {what} while {STEP_DESCRIPTIONS.get(step, step)}{because}",
+        "errorType": str(error or status),
         "trigger": trigger,
         "execution": detail.get("executionArn"),
         "failedAt": utcnow(),
     }
+
+
+def failed_job_id(event: dict[str, Any]) -> str:
+    """Whose failure ``event`` is: a job state's, or the execution's in a status-change event."""
+    if event.get("detail-type") == "Step Functions Execution Status Change":
+        return str(event["detail"]["name"])
+    return str(event["job"]["id"])
 
 
 def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobTable) -> str | None:

@@ -7,15 +7,19 @@ maps to the same job id, so a duplicated S3 event finds its execution already th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from revoice.pipeline import layout
 from revoice.pipeline.errors import JobInputError
+from revoice.pipeline.history import polling
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import MAX_MANIFEST_BYTES, JobManifest, manifest_from_metadata, parse_manifest
 from revoice.pipeline.state import JobRef, JobState, RunConfig, utcnow
-from revoice.pipeline.stores import Executions, JobTable, ObjectInfo, ObjectStore
+from revoice.pipeline.stores import Executions, JobTable, ObjectForbidden, ObjectInfo, ObjectStore
 from revoice.pipeline.video_check import SNIFF_BYTES, looks_like_video
+
+if TYPE_CHECKING:
+    from revoice.pipeline.url_source import Resolver
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def job_config(config: RunConfig, manifest: JobManifest) -> RunConfig:
     poll_seconds = manifest.poll_seconds or config.poll_seconds
     update["poll_seconds"] = poll_seconds
     if manifest.timeout_seconds:
-        update["max_generation_polls"] = max(1, manifest.timeout_seconds // poll_seconds)
+        update["poll_seconds"], update["max_generation_polls"] = polling(manifest.timeout_seconds, poll_seconds, config)
     if not manifest.callback:
         update["webhook_url"] = None
     return config.model_copy(update=update)
@@ -75,15 +79,30 @@ def start_job(
     request_hash: str | None = None,
 ) -> str | None:
     """Start the job's execution (named by its id); None when it already exists."""
-    state = JobState(job=job, manifest=manifest, config=job_config(config, manifest))
+    state = JobState(job=job, manifest=manifest, config=job_config(config, manifest), needs_fetch=fetches(manifest))
     arn = executions.start(job.id, state.wire())
     if arn is not None:
         jobs.accepted(job.id, job.key, manifest.source, arn, request_hash=request_hash)
     return arn
 
 
+def _head(store: ObjectStore, key: str, what: str) -> ObjectInfo | None:
+    try:
+        return store.head(key)
+    except ObjectForbidden as error:
+        raise JobInputError(
+            "source_access_denied",
+            f"revoice may not read the {what} {key} (S3 answered 403 Forbidden): it belongs to another account, "
+            "is encrypted with a KMS key revoice's role may not use, or a bucket policy denies it",
+        ) from error
+
+
+def fetches(manifest: JobManifest) -> bool:
+    return any(layout.is_url(key) for key in (manifest.source, manifest.target_key))
+
+
 def read_job(key: str, kind: str, store: ObjectStore) -> JobManifest:
-    info = store.head(key)
+    info = _head(store, key, "dropped object")
     if info is None:
         raise JobInputError("source_missing", f"{key} was deleted before it could be read")
     if kind == "manifest":
@@ -98,11 +117,17 @@ def read_job(key: str, kind: str, store: ObjectStore) -> JobManifest:
     )
 
 
-def check_sources(manifest: JobManifest, store: ObjectStore, max_bytes: int) -> None:
-    """Every video the job names exists, is not empty, fits the plan, and is a video."""
+def check_sources(manifest: JobManifest, store: ObjectStore, max_bytes: int, resolver: Resolver | None = None) -> None:
+    """Every video the job names in the bucket exists, is not empty, fits the plan, and is a video; every
+    one it names by URL is a public https address (the job's first step copies it, then checks it)."""
     roles = {manifest.target_key: "target", manifest.source: "source"}
     for key, role in roles.items():
-        checked_video(role, key, store, max_bytes)
+        if layout.is_url(key):
+            from revoice.pipeline.url_source import check_url, resolve  # only URL sources need it
+
+            check_url(key, resolver or resolve)
+        else:
+            checked_video(role, key, store, max_bytes)
 
 
 def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> ObjectInfo:
@@ -110,7 +135,7 @@ def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> Ob
         raise JobInputError(
             "unsupported_file", f"the {role} {key} must be a video ({', '.join(layout.VIDEO_SUFFIXES)})"
         )
-    info = store.head(key)
+    info = _head(store, key, f"{role} video")
     if info is None:
         raise JobInputError("source_missing", f"the {role} video {key} is not in the bucket")
     if info.size == 0:

@@ -24,6 +24,11 @@ AUDIO_SUFFIXES = {
 InboxKind = Literal["manifest", "video", "folder", "unsupported"]
 
 
+def is_url(value: str) -> bool:
+    """A source named by URL (fetched into the bucket first) rather than by key."""
+    return "://" in value
+
+
 def decode_event_key(raw: str) -> str:
     return unquote_plus(raw)
 

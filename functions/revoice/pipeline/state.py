@@ -19,6 +19,7 @@ from revoice.pipeline.manifest import JobManifest
 STEP_DESCRIPTIONS = {
     "queued": "waiting to start",
     "ingest": "checking the job",
+    "fetch": "fetching the source videos",
     "push": "pushing the videos to sync. labs",
     "voice": "choosing or cloning the voice",
     "speech": "synthesizing the script",
@@ -50,7 +51,6 @@ class RunConfig(Section):
     tts_poll_seconds: int = 3
     max_generation_polls: int = 360
     max_tts_polls: int = 100
-    task_timeout_seconds: int = 900
     max_upload_bytes: int = 5 * 1024**3
     model: str = "lipsync-2"
     webhook_url: str | None = None
@@ -130,6 +130,7 @@ class JobState(Section):
     generation: GenerationState | None = None
     error: dict[str, Any] | None = None
     failed_step: str | None = None
+    needs_fetch: bool = False  # the manifest names https URLs: the "Fetch sources" step copies them first
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")

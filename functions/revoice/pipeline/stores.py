@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 PART_BYTES = 8 * 1024 * 1024
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
+
+
+class ObjectForbidden(Exception):
+    """S3 refused to say anything of the object (403): not "missing" (the role may list the bucket, so a
+    missing key is a 404), but unreadable: another account's object, a KMS key the role may not use, or a
+    policy that denies it."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket, self.key = bucket, key
+        super().__init__(f"S3 refused access to s3://{bucket}/{key} (403)")
 
 
 def error_code(exc: ClientError) -> str:
@@ -69,6 +80,8 @@ class ObjectStore:
         except ClientError as exc:
             if error_code(exc) in NOT_FOUND:
                 return None
+            if error_code(exc) in FORBIDDEN:
+                raise ObjectForbidden(self.bucket, key) from exc
             raise
         return ObjectInfo(
             key=key,
@@ -117,8 +130,9 @@ class JobTable:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def _update(self, job_id: str, condition: str | None = None, **fields: Any) -> bool:
-        """Set ``fields``; False when ``condition`` did not hold (nothing changed)."""
+    def _update(self, job_id: str, condition: str | None = None, claimed: str | None = None, **fields: Any) -> bool:
+        """Set ``fields``; False when ``condition`` did not hold (nothing changed). ``claimed`` is the
+        value ``:claimed`` stands for in the condition."""
         fields["updatedAt"] = utcnow()
         request: dict[str, Any] = {
             "Key": {"jobId": job_id},
@@ -126,18 +140,36 @@ class JobTable:
             "ExpressionAttributeNames": {f"#{k}": k for k in fields},
             "ExpressionAttributeValues": {f":{k}": v for k, v in fields.items()},
         }
+        if claimed is not None:
+            request["ExpressionAttributeValues"][":claimed"] = claimed
         if condition:
             request["ConditionExpression"] = condition
         return conditional_update(self._table, request)
 
+    def claimed(self, job_id: str, trigger_key: str, request_hash: str) -> bool:
+        """Record a job asked for over HTTP before any work; False when its id was claimed already.
+
+        One conditional write: of two requests with the same Idempotency-Key, exactly one claims it.
+        """
+        return self._update(
+            job_id,
+            "attribute_not_exists(jobId)",
+            status="ACCEPTED",
+            step="queued",
+            triggerKey=trigger_key,
+            requestHash=request_hash,
+            acceptedAt=utcnow(),
+        )
+
     def accepted(
         self, job_id: str, trigger_key: str, source: str, execution_arn: str, request_hash: str | None = None
     ) -> None:
-        """Record a new job; a duplicate start of a job already recorded changes nothing."""
+        """Record a started job; a duplicate start of a job already started changes nothing."""
         extra = {"requestHash": request_hash} if request_hash else {}
         self._update(
             job_id,
-            "attribute_not_exists(jobId)",
+            "attribute_not_exists(jobId) OR #status = :claimed",
+            claimed="ACCEPTED",
             status="RUNNING",
             step="queued",
             triggerKey=trigger_key,

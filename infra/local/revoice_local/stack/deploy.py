@@ -71,19 +71,20 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
 
 
 def _notifications(resolved: LocalPlan, s3: Any) -> None:
-    by_bucket: dict[str, list[dict[str, Any]]] = {}
-    for function in resolved.functions.values():
-        for event in function.s3_events:
-            events = event["Events"] if isinstance(event["Events"], list) else [event["Events"]]
-            rules = event.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-            config: dict[str, Any] = {"LambdaFunctionArn": function.arn, "Events": events}
+    """Each bucket's Lambda notifications, as its NotificationConfiguration declares them."""
+    for bucket in resolved.buckets.values():
+        declared = bucket.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])
+        configs = []
+        for declaration in declared:
+            config: dict[str, Any] = {"LambdaFunctionArn": declaration["Function"], "Events": [declaration["Event"]]}
+            rules = declaration.get("Filter", {}).get("S3Key", {}).get("Rules", [])
             if rules:
                 config["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
-            by_bucket.setdefault(event["Bucket"], []).append(config)
-    for bucket, configs in by_bucket.items():
-        s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": configs}
-        )
+            configs.append(config)
+        if configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket["name"], NotificationConfiguration={"LambdaFunctionConfigurations": configs}
+            )
 
 
 def _placeholder_zip() -> bytes:

@@ -4,6 +4,9 @@ moto has no API Gateway -> Lambda integration, so this small server plays API Ga
 method and path against the ``HttpApi`` events declared in ``infra/template.yaml``, invokes the
 function through moto's Lambda API (so the handler runs as it would in AWS), and answers with the
 function's ``statusCode``, headers and body. The emulator's webhooks and ``revoice`` both talk to it.
+
+It keeps API Gateway's limits: an integration that has not answered within 30 seconds gets the client a
+503 (while the function goes on), and a request body over 10 MB a 413.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import boto3
 from revoice_local.stack.template import ACCOUNT, LocalPlan
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
+INTEGRATION_TIMEOUT_SECONDS = 30.0  # HTTP APIs' hard limit
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
 class HttpApiRelay:
@@ -33,6 +38,7 @@ class HttpApiRelay:
         self.url = f"http://{host}:{self.port}"
         self.routes: list[tuple[str, re.Pattern[str], str, str]] = []
         self.requests = 0
+        self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
         relay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,6 +88,8 @@ class HttpApiRelay:
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> tuple[int, dict[str, str], bytes]:
+        if len(body) > MAX_REQUEST_BYTES:
+            return 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
         parts = urlsplit(target)
         for route_method, pattern, route_key, function in self.routes:
             match = pattern.match(parts.path)
@@ -145,7 +153,22 @@ class HttpApiRelay:
         return event
 
     def _invoke(self, function: str, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        answer = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        answers: list[Any] = []
+
+        def call() -> None:
+            try:
+                answers.append(boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode()))
+            except Exception as error:
+                answers.append(error)
+
+        invocation = threading.Thread(target=call, daemon=True)
+        invocation.start()
+        invocation.join(self.integration_timeout)
+        if not answers:  # API Gateway gives up on the integration; the function runs on
+            return 503, {"content-type": "application/json"}, b'{"message":"Service Unavailable"}'
+        answer = answers[0]
+        if isinstance(answer, Exception):
+            return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         payload = json.loads(answer["Payload"].read() or b"null")
         if answer.get("FunctionError") or not isinstance(payload, dict):
             return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -149,6 +150,29 @@ def _secret_resource(self: Any) -> str:
     secrets = secretsmanager_backends[self.current_account][self.region].secrets
     secret = secrets.get(secret_id) if hasattr(secrets, "get") else None
     return str(secret.arn) if secret is not None else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_id}"
+
+
+def enforced() -> bool:
+    """Whether moto checks signatures and policies now (the local stack switches it on once deployed)."""
+    from moto import settings
+
+    return not math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT)
+
+
+def may(headers: dict[str, str], action: str, resource: str) -> bool:
+    """Whether the key that signed a request (by its headers) may do ``action`` on ``resource``."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+
+    authorization = headers.get("Authorization", "")
+    access_key_id = authorization.partition("Credential=")[2].partition("/")[0]
+    if not access_key_id:
+        return False
+    try:
+        key = create_access_key(account_id=ACCOUNT, partition="aws", access_key_id=access_key_id, headers=headers)
+    except Exception:  # an unknown key may do nothing
+        return False
+    results = [IAMPolicy(p).is_action_permitted(action, resource) for p in key.collect_policies()]
+    return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 
 def create_roles(plan: LocalPlan, iam: Any) -> None:

@@ -77,17 +77,25 @@ class FunctionConfig:
 
 @dataclass
 class WorkerFault:
-    """A method of the package that crashes after, or stalls before, a call (``times`` calls in all)."""
+    """A method of the package that crashes after a call, fails instead of it, or stalls before it
+    (``times`` calls in all)."""
 
     target: str  # "revoice.sync.client:SyncClient.upload"
-    kind: Literal["crash_after", "stall"]
+    kind: Literal["crash_after", "fail", "stall"]
     times: int
     seconds: float = 0.0
+    matching: str | None = None  # only calls whose arguments mention this (a job's key, say)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     fired: int = 0
 
     def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "target": self.target, "kind": self.kind, "seconds": self.seconds}
+        return {
+            "id": self.id,
+            "target": self.target,
+            "kind": self.kind,
+            "seconds": self.seconds,
+            "matching": self.matching,
+        }
 
 
 @dataclass

@@ -16,9 +16,11 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import boto3
 import httpx
@@ -46,15 +48,13 @@ log = logging.getLogger(__name__)
 LOCAL_PARAMETERS = {
     "PollIntervalSeconds": 1,
     "TtsPollIntervalSeconds": 1,
-    "TaskTimeoutSeconds": 120,
     "CallbackTimeoutSeconds": 5,
     "SlotWaitSeconds": 1,
     "MaxSlotWaits": 5,
-    "GenerationWaitSeconds": 5,
+    "GenerationWaitSeconds": 20,
     "MaxGenerationWaits": 120,
     "SyncReadTimeoutSeconds": 4,
 }
-WATCHED_STATUSES: tuple[Literal["TIMED_OUT", "ABORTED"], ...] = ("TIMED_OUT", "ABORTED")
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,24 @@ class LocalStack:
 
         return lambda_backends[ACCOUNT][REGION].get_function(self.plan.functions[logical_id].name)
 
+    @contextmanager
+    def configured(self, logical_id: str, **changes: Any) -> Iterator[None]:
+        """The function with a changed configuration, as ``aws lambda update-function-configuration``
+        changes it (new execution environments pick it up), restored afterwards."""
+        lambdas = boto3.client("lambda")
+        name = self.plan.functions[logical_id].name
+        before = lambdas.get_function_configuration(FunctionName=name)
+        lambdas.update_function_configuration(FunctionName=name, **changes)
+        try:
+            yield
+        finally:
+            lambdas.update_function_configuration(
+                FunctionName=name,
+                Environment={"Variables": dict(before["Environment"].get("Variables", {}))},
+                Timeout=before["Timeout"],
+                MemorySize=before["MemorySize"],
+            )
+
     def crash_after(self, target: str, times: int, functions: set[str] | None = None) -> WorkerFault:
         """The next ``times`` calls of ``target`` ("module:Class.method") succeed, then their Lambda dies."""
         return self.runtime.inject(WorkerFault(target, "crash_after", times), functions)
@@ -278,10 +296,14 @@ class LocalStack:
 
     def _watch_executions(self) -> None:
         targets = [(logical_id, p) for logical_id, f in self.plan.functions.items() for p in f.eventbridge_patterns]
+        watched = sorted({s for _, p in targets for s in p.get("detail", {}).get("status", [])})
         while not self._stop.wait(0.3):
-            for status in WATCHED_STATUSES:
+            for status in watched:
                 try:
-                    listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter=status)
+                    listed = self.sfn.list_executions(
+                        stateMachineArn=self.state_machine_arn,
+                        statusFilter=status,
+                    )
                 except Exception:  # the server may be stopping; the next round tries again
                     log.debug("listing %s executions failed", status, exc_info=True)
                     continue
@@ -314,6 +336,8 @@ class LocalStack:
                 "startDate": int(described["startDate"].timestamp() * 1000),
                 "input": described.get("input"),
                 "output": described.get("output"),
+                "error": described.get("error"),
+                "cause": described.get("cause"),
             },
         }
 

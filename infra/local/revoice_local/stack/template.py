@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,6 @@ class LocalFunction:
     environment: dict[str, str]
     runtime: str = "python3.12"
     role: str = ""
-    s3_events: list[dict[str, Any]] = field(default_factory=list)
     http_routes: list[tuple[str, str]] = field(default_factory=list)
     eventbridge_patterns: list[dict[str, Any]] = field(default_factory=list)
 
@@ -76,21 +76,25 @@ class UnsupportedIntrinsic(ValueError):
     pass
 
 
+NO_VALUE = object()  # what ``!Ref AWS::NoValue`` resolves to: the key or item is left out
+
+
 class Resolver:
-    """Resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::Select``, ``Fn::If``."""
+    """Resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::If``
+    and the condition functions; ``AWS::NoValue`` drops what it is given to."""
 
     def __init__(self, refs: dict[str, Any], attributes: dict[str, Any], conditions: dict[str, bool]) -> None:
         self.refs, self.attributes, self.conditions = refs, attributes, conditions
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self(item) for item in value]
+            return [item for item in (self(v) for v in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self._lookup(self.refs, arg)
+                return NO_VALUE if arg == "AWS::NoValue" else self._lookup(self.refs, arg)
             if key == "Fn::GetAtt":
                 name = ".".join(arg) if isinstance(arg, list) else arg
                 return self._lookup(self.attributes, name)
@@ -100,6 +104,8 @@ class Resolver:
                 return str(arg[0]).join(str(self(item)) for item in self(arg[1]))
             if key == "Fn::Select":
                 return self(arg[1])[int(self(arg[0]))]
+            if key == "Fn::Split":
+                return str(self(arg[1])).split(str(arg[0]))
             if key == "Fn::If":
                 return self(arg[1] if self.conditions[arg[0]] else arg[2])
             if key == "Fn::Equals":
@@ -112,7 +118,8 @@ class Resolver:
                 return any(self(item) for item in arg)
             if key.startswith("Fn::") or key == "Condition":
                 raise UnsupportedIntrinsic(f"the local deployer does not support {key}")
-        return {key: self(item) for key, item in value.items()}
+        resolved = {key: self(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def _lookup(self, table: dict[str, Any], name: str) -> Any:
         if name not in table:
@@ -133,6 +140,11 @@ class Resolver:
             else:
                 out.append(str(self._lookup(self.refs, name)))
         return "".join(out) + rest
+
+
+def stack_id(stack_name: str) -> str:
+    """A CloudFormation stack id, the same for the same stack name (the local stack's "deploy")."""
+    return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{uuid.uuid5(uuid.NAMESPACE_URL, stack_name)}"
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -160,6 +172,7 @@ def plan(
     refs.update(
         {
             "AWS::StackName": stack_name,
+            "AWS::StackId": stack_id(stack_name),
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
             "AWS::Partition": "aws",
@@ -195,6 +208,7 @@ def plan(
     refs.update(known_refs or {})
     conditions = {name: bool(early(cond)) for name, cond in template.get("Conditions", {}).items()}
     resolve = Resolver(refs, attributes, conditions)
+    resources = {k: r for k, r in resources.items() if conditions.get(r.get("Condition", ""), True)}
     globals_fn = template.get("Globals", {}).get("Function", {})
     result = LocalPlan(stack_name, {}, {}, {}, {}, {}, {})
     for logical_id, resource in resources.items():
@@ -274,9 +288,7 @@ def _function(
         runtime=str(props.get("Runtime", globals_fn.get("Runtime", "python3.12"))),
     )
     for event in props.get("Events", {}).values():
-        if event["Type"] == "S3":
-            function.s3_events.append(resolve(event["Properties"]))
-        elif event["Type"] == "HttpApi":
+        if event["Type"] == "HttpApi":
             properties = resolve(event["Properties"])
             function.http_routes.append((str(properties["Method"]).upper(), str(properties["Path"])))
         elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):

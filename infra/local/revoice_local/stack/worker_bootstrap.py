@@ -38,8 +38,12 @@ def _install(fault: dict[str, Any]) -> None:
     original = getattr(owner, method)
 
     def faulty(*args: Any, **kwargs: Any) -> Any:
+        if fault["matching"] and fault["matching"] not in repr((args, kwargs)):
+            return original(*args, **kwargs)
         if fault["kind"] == "stall" and _should_fire(fault["id"]):
             time.sleep(fault["seconds"])
+        if fault["kind"] == "fail" and _should_fire(fault["id"]):
+            raise RuntimeError(f"simulated failure of {method}")
         answer = original(*args, **kwargs)
         if fault["kind"] == "crash_after" and _should_fire(fault["id"]):
             raise RuntimeError(f"simulated crash after {method}")

@@ -1,0 +1,28 @@
+"""Task: copy the job's https sources into the bucket (jobs started over HTTP with URL sources)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from revoice.handlers.runtime import jobs, logger, store
+from revoice.pipeline.fetch import fetch_sources
+from revoice.pipeline.state import JobState
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@cache
+def _http() -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=False)
+
+
+@logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = JobState.model_validate(event)
+    return fetch_sources(state, store=store(state.job.bucket), jobs=jobs(), http=_http()).wire()
