@@ -99,6 +99,7 @@ class Receiver:
     url: str
     received: list[dict[str, Any]] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    files: dict[str, bytes] = field(default_factory=dict)  # what GET answers, by path (a public media host)
 
 
 @pytest.fixture
@@ -106,6 +107,13 @@ def receiver() -> Iterator[Receiver]:
     box: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = box[0].files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("content-length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             box[0].received.append({"headers": dict(self.headers.items()), "body": body, "json": json.loads(body)})

@@ -24,7 +24,7 @@ def test_the_documented_flow_works_with_nothing_but_http(
     voice = api.post("/v2/voices", json={"name": "docs-flow", "assetId": asset.json()["id"]})
     assert voice.status_code == 201
     tts = api.post(
-        "/v2/tts", json={"script": "A brand-new line.", "voiceId": voice.json()["id"], "provider": "elevenlabs"}
+        "/v2/tts", json={"script": "A brand-new line.", "voiceId": voice.json()["voiceId"], "provider": "elevenlabs"}
     )
     assert tts.status_code == 200
     assert set(tts.json()) == {"id", "url", "duration"}
@@ -54,4 +54,4 @@ def test_the_documented_flow_works_with_nothing_but_http(
     assert info is not None
     assert info.has_video
     assert info.has_audio
-    assert api.delete(f"/v2/voices/{voice.json()['id']}").json() is True
+    assert api.delete(f"/v2/voices/{voice.json()['voiceId']}").json() is True

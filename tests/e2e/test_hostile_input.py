@@ -413,7 +413,7 @@ CLIENT_CASES: dict[str, tuple[Callable[[SyncClient], object], int, str]] = {
     "5001-character TTS script": (
         lambda c: c.start_tts(TtsRequest.model_construct(script="a" * 5001, voice_id="x"), shape="jobs"),
         400,
-        "validation_error",
+        "bad_request",  # a request of the wrong shape carries no errorCode
     ),
     "unknown generation": (lambda c: c.get_generation("no-such-generation"), 404, "generation_not_found"),
 }

@@ -11,6 +11,7 @@ import pytest
 
 from revoice.pipeline.voices import VoiceRegistry
 from revoice_local.emulator.config import FaultRule
+from revoice_local.emulator.records import VoiceRecord
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import Jobs
 
@@ -37,7 +38,7 @@ def registry(stack: LocalStack) -> Iterator[VoiceRegistry]:
 def _clone_at_emulator(stack: LocalStack, name: str) -> str:
     emulator = stack.emulator.emulator
     voice_id = f"voice-{name}"
-    emulator.voices[voice_id] = {"id": voice_id, "name": name, "provider": "elevenlabs"}
+    emulator.voices[voice_id] = VoiceRecord(id=voice_id, name=name)
     return voice_id
 
 
@@ -186,7 +187,7 @@ def test_cleanup_deletes_exactly_the_stale_revoice_clones(stack: LocalStack, reg
     assert scene["unrecorded_old"] not in voices
     for survivor in ("fresh", "in_use", "foreign", "unrecorded_new"):
         assert scene[survivor] in voices
-    assert any(v["id"] == "builtin-rachel" for v in stack.emulator.emulator.builtin_voices())
+    assert any(v.id == "builtin-rachel" for v in stack.emulator.emulator.listed_voices())
     assert {e["voiceId"] for e in report["forgotten"]} == {"voice-gone"}
     assert {e["voiceId"] for e in report["adopted"]} == {scene["unrecorded_new"]}
     assert registry.get(scene["unrecorded_new"]) is not None

@@ -19,17 +19,12 @@ def test_a_wrong_or_missing_api_key_gets_the_documented_401(emulator: EmulatorSe
         wrong.list_voices()
     assert (caught.value.status_code, caught.value.error_code, caught.value.message) == (
         401,
-        "unauthorized",
+        "unauthorized",  # the client's name for a 401 that carries no errorCode
         "Invalid API key",
     )
     answer = httpx.get(f"{emulator.url}/v2/voices")
     assert answer.status_code == 401
-    assert answer.json() == {
-        "statusCode": 401,
-        "errorCode": "unauthorized",
-        "message": "Missing x-api-key header",
-        "error": "Unauthorized",
-    }
+    assert answer.json() == {"statusCode": 401, "message": "Missing x-api-key header", "error": "Unauthorized"}
 
 
 def test_an_uploaded_video_becomes_an_asset_with_its_media_facts(client: SyncClient, samples: Samples) -> None:
@@ -89,28 +84,29 @@ def test_a_body_shorter_than_declared_is_refused_and_not_stored(emulator: Emulat
     assert httpx.get(ticket["url"]).status_code == 404
 
 
-def test_files_over_the_plan_limit_are_refused_before_upload(
+def test_files_over_the_plan_limit_are_refused_when_registered_as_assets(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:
+    """The plan's file-size limit is checked at POST /v2/assets (422), not when the upload is asked for."""
     emulator = emulator_factory(max_upload_bytes=1000)
     with fast_client(emulator) as client, pytest.raises(SyncApiError) as caught:
         upload(client, samples.video)
-    assert (caught.value.status_code, caught.value.error_code) == (413, "file_size_exceeds_plan_limit")
+    assert (caught.value.status_code, caught.value.error_code) == (422, "file_size_exceeds_plan_limit")
 
 
-@pytest.mark.parametrize(
-    ("url", "status", "code"),
-    [
-        ("https://example.com/video.mp4", 400, "file_not_in_org_storage"),
-        ("{base}/uploads/nope/missing.mp4", 404, "uploaded_file_not_found"),
-    ],
-)
-def test_registering_a_url_that_is_not_an_uploaded_file_fails_clearly(
-    client: SyncClient, emulator: EmulatorServer, url: str, status: int, code: str
+def test_a_public_url_registers_as_an_asset_and_a_missing_storage_file_does_not(
+    client: SyncClient, emulator: EmulatorServer
 ) -> None:
+    public = client._json("POST", "/v2/assets", json={"url": "https://example.com/video.mp4", "type": "VIDEO"})
+    assert (public["inputType"], public["visibility"], public["url"]) == (
+        "url",
+        "USER",
+        "https://example.com/video.mp4",
+    )
+    assert {"thumbnailUrl", "projectId"} <= set(public)
     with pytest.raises(SyncApiError) as caught:
-        client._json("POST", "/v2/assets", json={"url": url.format(base=emulator.url), "type": "VIDEO"})
-    assert (caught.value.status_code, caught.value.error_code) == (status, code)
+        client._json("POST", "/v2/assets", json={"url": f"{emulator.url}/uploads/nope/missing.mp4", "type": "VIDEO"})
+    assert (caught.value.status_code, caught.value.error_code) == (404, "uploaded_file_not_found")
 
 
 @pytest.mark.parametrize(
@@ -122,9 +118,12 @@ def test_registering_a_url_that_is_not_an_uploaded_file_fails_clearly(
     ],
 )
 def test_malformed_upload_requests_get_a_validation_error(client: SyncClient, body: dict[str, object]) -> None:
+    """A request of the wrong shape: 400 with the problems listed and no errorCode (the client calls it
+    bad_request)."""
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/assets/upload", json=body)
-    assert (caught.value.status_code, caught.value.error_code) == (400, "validation_error")
+    assert (caught.value.status_code, caught.value.error_code) == (400, "bad_request")
+    assert "must" in caught.value.message
 
 
 def test_uploads_stream_from_a_file_object_of_known_size(client: SyncClient, tmp_path: Path) -> None:

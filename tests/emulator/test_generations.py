@@ -16,7 +16,7 @@ from revoice.sync.retry import NO_RETRY
 from revoice_local import media
 from revoice_local.emulator.config import FaultRule
 from revoice_local.emulator.server import EmulatorServer
-from tests.conftest import PATIENT_RETRY, Samples, fast_client, upload
+from tests.conftest import PATIENT_RETRY, Receiver, Samples, fast_client, upload
 
 
 def audio_request(client: SyncClient, samples: Samples, **options: object) -> GenerateRequest:
@@ -125,10 +125,10 @@ def test_videos_longer_than_the_plan_allows_are_refused(
 
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
-    [("fail", "FAILED", "lipsync_face_not_found"), ("reject", "REJECTED", "generation_rejected")],
+    [("fail", "FAILED", "lipsync_face_not_found"), ("reject", "REJECTED", None)],
 )
 def test_failed_and_rejected_generations_carry_an_error_code(
-    emulator_factory: Callable[..., EmulatorServer], samples: Samples, kind: str, status: str, code: str
+    emulator_factory: Callable[..., EmulatorServer], samples: Samples, kind: str, status: str, code: str | None
 ) -> None:
     fault = FaultRule(target="generation", kind=kind, error_code="lipsync_face_not_found")
     with fast_client(emulator_factory(faults=[fault])) as client:
@@ -154,7 +154,8 @@ def test_long_poll_timeouts_outside_one_to_ten_seconds_are_refused(client: SyncC
     created = client.create_generation(audio_request(client, samples))
     with pytest.raises(SyncApiError) as caught:
         client._json("GET", f"/v2/generate/{created.id}", params={"wait": "true", "timeout": "11"})
-    assert (caught.value.status_code, caught.value.error_code) == (400, "validation_error")
+    assert (caught.value.status_code, caught.value.error_code) == (400, "bad_request")
+    assert "1 to 10" in caught.value.message
 
 
 def test_a_running_generation_cannot_be_deleted_but_a_finished_one_can(
@@ -164,7 +165,7 @@ def test_a_running_generation_cannot_be_deleted_but_a_finished_one_can(
         created = client.create_generation(audio_request(client, samples))
         with pytest.raises(SyncApiError) as caught:
             client.delete_generation(created.id)
-        assert (caught.value.status_code, caught.value.error_code) == (409, "generation_in_progress")
+        assert (caught.value.status_code, caught.value.error_code) == (409, "generation_not_deletable_while_processing")
         client.wait_for_generation(created.id)
         client.delete_generation(created.id)
         with pytest.raises(SyncApiError, match="generation_not_found"):
@@ -196,34 +197,48 @@ def test_cost_estimates_come_in_either_documented_shape(
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "code", "field"),
     [
-        ({"model": "lipsync-9"}, "model"),
-        ({"options": {"sync_mode": "stretch"}}, "sync_mode"),
-        ({"outputFileName": "bad name"}, "outputFileName"),
-        ({"webhookUrl": "ftp://x"}, "webhookUrl"),
-        ({"input": []}, "input"),
+        ({"model": "lipsync-9"}, "generation_unsupported_model", "model"),
+        ({"options": {"sync_mode": "stretch"}}, "generation_input_validation_failed", "sync_mode"),
+        ({"outputFileName": "bad name"}, "generation_input_validation_failed", "outputFileName"),
+        ({"webhookUrl": "ftp://x"}, "generation_input_validation_failed", "webhookUrl"),
+        ({"input": []}, "generation_video_missing", "video"),
     ],
 )
 def test_malformed_generate_bodies_name_the_problem(
-    client: SyncClient, samples: Samples, body: dict[str, object], field: str
+    client: SyncClient, samples: Samples, body: dict[str, object], code: str, field: str
 ) -> None:
     base = audio_request(client, samples).wire()
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/generate", json={**base, **body})
-    assert (caught.value.status_code, caught.value.error_code) == (400, "validation_error")
+    assert (caught.value.status_code, caught.value.error_code) == (400, code)
     assert field in caught.value.message
 
 
-def test_inputs_outside_storage_or_unknown_assets_are_refused(client: SyncClient, samples: Samples) -> None:
+def test_a_public_url_input_is_accepted_and_fails_later_when_it_cannot_be_fetched(
+    client: SyncClient, samples: Samples
+) -> None:
     audio = upload(client, samples.audio, "audio/wav", "AUDIO")
-    for video, code in (
-        (MediaInput(type="video", url="https://example.com/v.mp4"), "file_not_in_org_storage"),
-        (MediaInput(type="video", asset_id="missing"), "asset_not_found"),
-    ):
-        with pytest.raises(SyncApiError) as caught:
-            client.create_generation(GenerateRequest(input=[video, MediaInput(type="audio", url=audio.url)]))
-        assert caught.value.error_code == code
+    unreachable = MediaInput(type="video", url="https://unreachable.invalid/v.mp4")
+    created = client.create_generation(GenerateRequest(input=[unreachable, MediaInput(type="audio", url=audio.url)]))
+    done = client.wait_for_generation(created.id)
+    assert (done.status, done.error_code) == ("FAILED", "generation_input_video_inaccessible")
+    missing = MediaInput(type="video", asset_id="missing")
+    with pytest.raises(SyncApiError) as caught:
+        client.create_generation(GenerateRequest(input=[missing, MediaInput(type="audio", url=audio.url)]))
+    assert caught.value.error_code == "asset_not_found"
+
+
+def test_a_public_url_input_that_answers_is_downloaded_and_lip_synced(
+    client: SyncClient, samples: Samples, receiver: Receiver
+) -> None:
+    audio = upload(client, samples.audio, "audio/wav", "AUDIO")
+    receiver.files["/talking-head.mp4"] = samples.video.read_bytes()
+    video = MediaInput(type="video", url=receiver.url.replace("/hook", "/talking-head.mp4"))
+    created = client.create_generation(GenerateRequest(input=[video, MediaInput(type="audio", url=audio.url)]))
+    done = client.wait_for_generation(created.id)
+    assert (done.status, done.output_url is not None) == ("COMPLETED", True)
 
 
 def test_generations_are_rate_limited_per_minute(

@@ -30,7 +30,7 @@ def _duration(client: SyncClient, url: str, tmp_path: Path) -> float:
 
 
 def _voice(client: SyncClient) -> str:
-    return client.list_voices()[0].id
+    return str(client.list_voices()[0].id)
 
 
 @pytest.mark.parametrize(
@@ -92,19 +92,31 @@ def test_an_unknown_voice_is_a_422(client: SyncClient) -> None:
 def test_scripts_outside_one_to_five_thousand_characters_are_a_400(client: SyncClient, script: str) -> None:
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/tts/jobs", json={"script": script, "voiceId": _voice(client)})
-    assert (caught.value.status_code, caught.value.error_code, caught.value.field) == (
-        400,
-        "validation_error",
-        "script",
-    )
+    assert (caught.value.status_code, caught.value.error_code) == (400, "bad_request")
+    assert "script must be 1-5000 characters" in caught.value.message
 
 
 def test_a_failed_tts_job_raises_with_its_error_code(emulator_factory: Callable[..., EmulatorServer]) -> None:
     emulator = emulator_factory(faults=[FaultRule(target="tts", kind="fail", error_code="elevenlabs_quota_exceeded")])
     with fast_client(emulator) as client, pytest.raises(SyncJobFailed) as caught:
         client.synthesize(TtsRequest(script=SHORT, voice_id=_voice(client)), poll_seconds=0.01)
-    assert (caught.value.status, caught.value.error_code) == ("FAILED", "tts_failed")
+    assert (caught.value.status, caught.value.error_code) == ("FAILED", "elevenlabs_quota_exceeded")
     assert "elevenlabs_quota_exceeded" in caught.value.message
+
+
+@pytest.mark.parametrize("shape", ["object", "string"])
+def test_a_failed_tts_jobs_error_comes_as_the_references_object_or_as_text(
+    emulator_factory: Callable[..., EmulatorServer], shape: str
+) -> None:
+    emulator = emulator_factory(tts_error_shape=shape, faults=[FaultRule(target="tts", kind="fail", error_code="x_y")])
+    with fast_client(emulator) as client:
+        job = client.start_tts(TtsRequest(script=SHORT, voice_id=_voice(client)), shape="jobs")
+        while not job.finished:
+            job = client.get_tts(job)
+        raw = client._json("GET", f"/v2/tts/jobs/{job.id}")
+    assert isinstance(raw["error"], dict if shape == "object" else str)
+    assert (job.status, job.error) == ("FAILED", "Speech synthesis failed (x_y)")
+    assert job.error_code == ("x_y" if shape == "object" else None)
 
 
 def test_jobs_not_enabled_is_a_503_on_the_jobs_endpoint(emulator_factory: Callable[..., EmulatorServer]) -> None:

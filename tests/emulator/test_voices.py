@@ -21,6 +21,7 @@ def test_the_voice_list_is_a_bare_array_of_built_ins_and_clones(client: SyncClie
     clone = client.clone_voice("revoice-one", asset_id=upload(client, samples.video).id)
     assert clone.internal_voice_id
     assert [v.id for v in client.list_voices()] == [v.id for v in builtins] + [clone.id]
+    assert clone.id is not None
     assert client.get_voice(clone.id).name == "revoice-one"
 
 
@@ -33,7 +34,8 @@ def test_a_clone_can_come_from_a_storage_url_instead_of_an_asset(client: SyncCli
 def test_both_or_neither_source_is_a_400(client: SyncClient, sources: dict[str, str]) -> None:
     with pytest.raises(SyncApiError) as caught:
         client._json("POST", "/v2/voices", json={"name": "n", **sources})
-    assert (caught.value.status_code, caught.value.error_code) == (400, "validation_error")
+    assert (caught.value.status_code, caught.value.error_code) == (400, "bad_request")
+    assert "exactly one of url or assetId" in caught.value.message
 
 
 @pytest.mark.parametrize("source", [{"url": "https://cdn.example.com/me.mp4"}, {"assetId": "not-an-asset"}])
@@ -66,12 +68,13 @@ def test_full_clone_slots_answer_403_until_a_voice_is_deleted(
             client.clone_voice("revoice-c", asset_id=asset.id)
         assert (caught.value.status_code, caught.value.error_code) == (403, "voice_clone_limit_reached")
         assert caught.value.suggestion
+        assert first.id is not None
         assert client.delete_voice(first.id) is True
         assert client.clone_voice("revoice-c", asset_id=asset.id).name == "revoice-c"
 
 
 def test_deleting_an_unknown_or_built_in_voice_is_a_404(client: SyncClient) -> None:
-    for voice_id in ("no-such-voice", client.list_voices()[0].id):
+    for voice_id in ("no-such-voice", str(client.list_voices()[0].id)):
         with pytest.raises(SyncApiError) as caught:
             client.delete_voice(voice_id)
         assert (caught.value.status_code, caught.value.error_code) == (404, "voice_not_found")
@@ -97,8 +100,12 @@ def test_samples_without_readable_audio_or_too_short_are_a_400(
         assert (caught.value.status_code, caught.value.error_code) == (400, "voice_sample_too_short")
 
 
-def test_cloning_is_rate_limited_per_hour(emulator_factory: Callable[..., EmulatorServer], samples: Samples) -> None:
-    emulator = emulator_factory(clones_per_hour=2, time_scale=1.0, clone_seconds=0.01)
+@pytest.mark.parametrize("hints", [False, True])
+def test_cloning_is_rate_limited_per_hour_with_or_without_saying_when(
+    emulator_factory: Callable[..., EmulatorServer], samples: Samples, hints: bool
+) -> None:
+    """The rate-limit pages document the body only; other pages show Retry-After and retryAfterSeconds."""
+    emulator = emulator_factory(clones_per_hour=2, time_scale=1.0, clone_seconds=0.01, rate_limit_hints=hints)
     with fast_client(emulator, retry=NO_RETRY) as client:
         asset = upload(client, samples.video)
         client.clone_voice("revoice-1", asset_id=asset.id)
@@ -106,8 +113,11 @@ def test_cloning_is_rate_limited_per_hour(emulator_factory: Callable[..., Emulat
         with pytest.raises(SyncApiError) as caught:
             client.clone_voice("revoice-3", asset_id=asset.id)
     assert (caught.value.status_code, caught.value.error_code) == (429, "rate_limit_exceeded")
-    assert caught.value.retry_after is not None
-    assert caught.value.retry_after > 3000
+    if hints:
+        assert caught.value.retry_after is not None
+        assert caught.value.retry_after > 3000
+    else:
+        assert caught.value.retry_after is None
 
 
 def test_a_second_clone_while_one_is_running_is_told_to_wait(

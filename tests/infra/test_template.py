@@ -104,10 +104,19 @@ def test_every_polling_loop_has_an_attempt_cap(choice: str, counter: str) -> Non
 
 
 def test_failed_and_rejected_generations_have_their_own_branch() -> None:
-    rules = STATES["Lip-sync done?"]["Choices"]
-    failing = next(rule for rule in rules if "Or" in rule)
-    assert {r["StringEquals"] for r in failing["Or"]} >= {"FAILED", "REJECTED"}
-    assert failing["Next"] == "Lip-sync failed"
+    """Which statuses end a generation is decided in Python (``Generation.finished``/``succeeded``, with
+    every documented end: FAILED, REJECTED, TIMED_OUT, CANCELED); the Choice reads the booleans."""
+    from revoice.pipeline.state import GenerationState
+    from revoice.sync.models import GENERATION_FAILED, Generation
+
+    rules = {rule["Variable"]: rule for rule in STATES["Lip-sync done?"]["Choices"]}
+    assert rules["$.generation.succeeded"]["Next"] == "Store results"
+    assert rules["$.generation.done"]["Next"] == "Lip-sync failed"
+    assert {"done", "succeeded"} <= set(GenerationState.model_fields)
+    for status in GENERATION_FAILED:
+        ended = Generation(id="g", status=status)
+        assert (ended.finished, ended.succeeded) == (True, False)
+    assert {"FAILED", "REJECTED", "TIMED_OUT", "CANCELED"} <= GENERATION_FAILED
 
 
 def test_every_failure_path_ends_in_the_failure_recorder() -> None:
@@ -483,3 +492,9 @@ def test_the_history_counts_match_the_loops_of_the_asl() -> None:
         == history.GENERATION_WAIT
     )
     assert sum(events[k] for k in kinds("Ensure voice", "Voice ready?", "Wait for a clone slot")) == history.VOICE_WAIT
+
+
+def test_the_templates_models_are_the_apis() -> None:
+    from revoice.sync.models import MODELS
+
+    assert tuple(TEMPLATE["Parameters"]["DefaultModel"]["AllowedValues"]) == MODELS

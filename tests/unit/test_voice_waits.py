@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from revoice.pipeline.state import JobState
+from revoice.pipeline.state import JobState, RunConfig
 from revoice.pipeline.voice_lifecycle import MAX_VOICE_WAIT_SECONDS, ensure_voice
 from revoice.sync.errors import SyncApiError
 
@@ -50,8 +50,11 @@ def test_the_hourly_clone_limit_makes_the_job_wait_as_long_as_sync_labs_says(ret
     assert (state.voice_waits, state.voice_wait_seconds) == (1, wait)
 
 
-def test_a_rate_limit_without_retry_after_is_an_error_the_state_machine_retries() -> None:
-    from revoice.pipeline.errors import BusyStepError
+def test_the_documented_429_without_retry_after_waits_for_the_clone_window_instead_of_failing() -> None:
+    """The rate-limit pages document the body only: 10 clones an hour, and no word of when."""
+    from revoice.pipeline.voice_lifecycle import CLONE_WINDOW_WAIT_SECONDS
 
-    with pytest.raises(BusyStepError):
-        _ask_for_a_voice(None)
+    state = _ask_for_a_voice(None)
+    assert state.voice is None
+    assert (state.voice_waits, state.voice_wait_seconds) == (1, CLONE_WINDOW_WAIT_SECONDS)
+    assert CLONE_WINDOW_WAIT_SECONDS * RunConfig().max_slot_waits >= 3600  # by default the waits outlast the hour

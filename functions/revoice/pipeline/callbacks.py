@@ -93,6 +93,8 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
     section = GenerationState.model_validate(parked)
     update = {
         "status": finished.status,
+        "done": finished.finished,
+        "succeeded": finished.succeeded,
         "output_url": finished.output_url,
         "output_duration": finished.output_duration,
         "error": finished.error,
@@ -100,7 +102,8 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
         "synthesized_audio_url": finished.synthesized_audio_url,
         "finished_at": utcnow(),
     }
-    return wire(section.model_copy(update={k: v for k, v in update.items() if v is not None or k == "status"}))
+    kept = {k: v for k, v in update.items() if v is not None or k in ("status", "done", "succeeded")}
+    return wire(section.model_copy(update=kept))
 
 
 def park_token(state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncClient) -> str:

@@ -60,7 +60,7 @@ def sweep(
 ) -> CleanupReport:
     current = time.time() if now is None else now
     report = CleanupReport(dry_run=dry_run, ttl_hours=round(ttl_seconds / 3600, 3))
-    listed = {voice.id: voice for voice in sync.list_voices()}
+    listed = {voice.id: voice for voice in sync.list_voices() if voice.id}  # only ids can be deleted
     records = {record.voice_id: record for record in registry.all()}
     for voice_id, record in records.items():
         entry = {"voiceId": voice_id, "name": record.name}
@@ -74,7 +74,7 @@ def sweep(
         if voice_id in records:
             continue
         created = clone_created_at(voice.name)
-        entry = {"voiceId": voice_id, "name": voice.name}
+        entry = {"voiceId": voice_id, "name": str(voice.name)}
         if created is None:
             report.not_ours += 1
         elif current - created.timestamp() >= ttl_seconds:
@@ -84,7 +84,7 @@ def sweep(
             if not dry_run:
                 registry.record(
                     voice_id,
-                    voice.name,
+                    str(voice.name),
                     source_hash="",
                     source_key="",
                     job_id=None,

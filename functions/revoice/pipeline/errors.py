@@ -22,6 +22,8 @@ ADVICE = {
     "elevenlabs_quota_exceeded": "The text-to-speech quota is used up: wait for it to renew or raise it.",
     "unauthorized": "sync. labs refused the API key: put a valid key in the revoice secret.",
     "voice_not_found": "The voice does not exist at sync. labs (it may have been deleted).",
+    "payment_required": "The sync. labs plan's monthly allowance is used up, or billing needs attention: check the "
+    "plan and invoices at sync. labs.",
 }
 
 

@@ -105,6 +105,8 @@ class GenerationState(Section):
     id: str
     status: str
     model: str
+    done: bool = False  # the ASL's "Lip-sync done?" reads these: which statuses end a generation is Python's
+    succeeded: bool = False
     polls: int = 0
     output_url: str | None = None
     output_duration: float | None = None

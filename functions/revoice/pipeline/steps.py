@@ -175,6 +175,8 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: Generat
         id=generation.id,
         status=generation.status,
         model=generation.model or state.config.model,
+        done=generation.finished,
+        succeeded=generation.succeeded,
         polls=polls,
         output_url=generation.output_url,
         output_duration=generation.output_duration,
@@ -241,7 +243,7 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs
     job_id = state.job.id
     copy = _copier(store, sync)
     copy(state.generation.output_url, layout.output_key(job_id), "video/mp4")
-    speech_url = state.tts.url if state.tts is not None else state.generation.synthesized_audio_url
+    speech_url = state.tts.url if state.tts is not None else _synthesized_audio(state, sync)
     speech = None
     if speech_url:
         speech = layout.speech_key(job_id, layout.suffix(urlsplit(speech_url).path))
@@ -250,6 +252,17 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs
     jobs.succeeded(job_id, layout.result_key(job_id))
     store.put_json(layout.result_key(job_id), result)
     return result
+
+
+def _synthesized_audio(state: JobState, sync: SyncClient) -> str | None:
+    """The speech sync. labs made from a text input: the webhook does not carry it, the generation does."""
+    assert state.generation is not None
+    if state.generation.synthesized_audio_url or state.manifest.speech != "text":
+        return state.generation.synthesized_audio_url
+    try:
+        return sync.get_generation(state.generation.id).synthesized_audio_url
+    except SyncError as error:
+        raise from_sync(error, "reading the synthesized speech's URL") from error
 
 
 def _copier(store: ObjectStore, sync: SyncClient) -> Callable[[str, str, str], None]:

@@ -29,6 +29,7 @@ from revoice.sync.models import Voice
 log = logging.getLogger(__name__)
 MAX_CLONE_ATTEMPTS = 3
 MAX_VOICE_WAIT_SECONDS = 3600
+CLONE_WINDOW_WAIT_SECONDS = 600  # 10 clones an hour: a tenth of the window, MaxSlotWaits (20) times at most
 JobIsRunning = Callable[[str], bool]
 
 
@@ -51,21 +52,23 @@ def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, 
     try:
         if manifest.voice_id:
             voice, cloned = _named(manifest.voice_id, sync), False
-            held = registry.get(voice.id) is not None and registry.hold(voice.id, job_id)
+            held = registry.get(manifest.voice_id) is not None and registry.hold(manifest.voice_id, job_id)
         else:
             reused = _reusable(state, sync, registry) if manifest.voice == "reuse" else None
             voice, held, cloned = (reused, True, False) if reused else (_clone(state, sync, registry, jobs), True, True)
     except VoiceSlotsBusy as busy:
         return _come_back(state, state.config.slot_wait_seconds, busy.reason)
     except SyncError as error:
-        if isinstance(error, SyncApiError) and error.error_code == "rate_limit_exceeded" and error.retry_after:
-            # Cloning is limited per hour: the answer may be "in 40 minutes", longer than any retry rule.
-            return _come_back(state, error.retry_after, "sync. labs' clone rate limit")
+        if isinstance(error, SyncApiError) and error.error_code == "rate_limit_exceeded":
+            # Cloning is limited per hour: the answer may be "in 40 minutes", longer than any retry rule,
+            # and the documented 429 says neither when (no Retry-After): then the clone window is waited on.
+            return _come_back(state, error.retry_after or CLONE_WINDOW_WAIT_SECONDS, "sync. labs' clone rate limit")
         raise from_sync(error, "choosing the voice") from error
-    jobs.holding_voice(job_id, voice.id)
+    voice_id = _identified(voice)
+    jobs.holding_voice(job_id, voice_id)
     state.voice = VoiceState(
-        id=voice.id,
-        name=voice.name,
+        id=voice_id,
+        name=voice.name or voice_id,
         cloned=cloned,
         held=held,
         ephemeral=manifest.voice == "ephemeral" and cloned,
@@ -83,11 +86,28 @@ def _come_back(state: JobState, seconds: float, why: str) -> JobState:
     return state
 
 
+def _identified(voice: Voice) -> str:
+    if not voice.id:
+        raise SyncStepError("voice_not_found", f"sync. labs answered a voice without an id ({voice.name})")
+    return voice.id
+
+
 def _named(voice_id: str, sync: SyncClient) -> Voice:
-    for voice in sync.list_voices():
-        if voice.id == voice_id:
-            return voice
-    raise SyncStepError("voice_not_found", f"the voice {voice_id} named by the job does not exist at sync. labs")
+    try:
+        voice = sync.get_voice(voice_id)
+    except SyncApiError as error:
+        if error.status_code == 404:
+            raise SyncStepError(
+                "voice_not_found", f"the voice {voice_id} named by the job does not exist at sync. labs"
+            ) from error
+        raise
+    if not voice.can_speak:
+        raise SyncStepError(
+            "voice_restricted",
+            f"the voice {voice_id} cannot speak yet (sync. labs says {voice.restriction}): verify it at sync. labs, "
+            "or name another voice",
+        )
+    return voice.model_copy(update={"id": voice.id or voice_id})
 
 
 def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voice | None:
@@ -100,7 +120,7 @@ def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voi
     for record in registry.by_source(source_hash):
         if not registry.hold(record.voice_id, state.job.id):
             continue
-        listed = listed if listed is not None else {v.id: v for v in sync.list_voices()}
+        listed = listed if listed is not None else {v.id: v for v in sync.list_voices() if v.id}
         if record.voice_id in listed:
             return listed[record.voice_id]
         registry.forget(record.voice_id)
@@ -128,7 +148,7 @@ def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: Job
     else:
         raise SyncStepError("voice_clone_limit_reached", "clone slots filled up again after freeing one, three times")
     registry.record(
-        voice.id,
+        _identified(voice),
         name,
         source_hash=state.assets.source.sha256 or "",
         source_key=state.assets.source.key,

@@ -31,15 +31,15 @@ def clone_name_for(job_id: str, received: datetime, label: str | None) -> str:
     return f"{CLONE_PREFIX}-{received:%Y%m%dT%H%M%SZ}-{job_id}{suffix}"
 
 
-def clone_job_id(name: str) -> str | None:
+def clone_job_id(name: str | None) -> str | None:
     """The job that made a revoice clone, read from its name."""
-    match = CLONE_NAME.match(name)
+    match = CLONE_NAME.match(name or "")
     return match.group(2) if match else None
 
 
-def clone_created_at(name: str) -> datetime | None:
+def clone_created_at(name: str | None) -> datetime | None:
     """When a revoice clone was made, read from its name; None for names revoice does not give."""
-    match = CLONE_NAME.match(name)
+    match = CLONE_NAME.match(name or "")
     if match is None:
         return None
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from revoice.sync.models import (
     IDEMPOTENCY_KEY,
     Asset,
     AssetType,
+    ClonedVoice,
     CostEstimate,
     ErrorBody,
     GenerateRequest,
@@ -41,6 +42,7 @@ TtsShape = Literal["auto", "jobs", "tts"]
 # A 503 for these codes means "try later"; any other 503 from /v2/tts/jobs means "not enabled here".
 TTS_BUSY_CODES = frozenset({"elevenlabs_service_unavailable"})
 TTS_NOT_ENABLED_CODES = frozenset({"tts_jobs_not_enabled", "not_found", "feature_not_enabled"})
+OUTCOME_UNKNOWN = "IDEMPOTENCY_OUTCOME_UNKNOWN"
 
 log = logging.getLogger(__name__)
 _voices = TypeAdapter(list[Voice])
@@ -95,8 +97,11 @@ class SyncClient:
         what: str,
         *,
         no_retry_codes: frozenset[str] = frozenset(),
+        follow_codes: frozenset[str] = frozenset(),
     ) -> tuple[httpx.Response, int]:
-        """Run ``send`` until it succeeds or a permanent error; return the answer and the attempts."""
+        """Run ``send`` until it succeeds or a permanent error; return the answer and the attempts.
+
+        An error in ``follow_codes`` that names what to follow (``details``) goes back to the caller."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -112,6 +117,8 @@ class SyncClient:
                 error = SyncTransportError("connection_error", f"{what} failed: {type(exc).__name__}")
             except SyncApiError as exc:
                 error = exc
+                if exc.error_code in follow_codes and exc.details:
+                    raise
             if error.error_code in no_retry_codes or not self.retry.should_retry(attempt, error, started):
                 raise error
             delay = self.retry.delay(attempt, error)
@@ -130,11 +137,13 @@ class SyncClient:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         no_retry_codes: frozenset[str] = frozenset(),
+        follow_codes: frozenset[str] = frozenset(),
     ) -> tuple[httpx.Response, int]:
         return self._send(
             lambda: self._api.request(method, path, json=json, params=params, headers=headers),
             f"{method} {path}",
             no_retry_codes=no_retry_codes,
+            follow_codes=follow_codes,
         )
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -232,14 +241,14 @@ class SyncClient:
         return _voices.validate_python(self._json("GET", "/v2/voices"))
 
     def get_voice(self, voice_id: str) -> Voice:
-        """The API has no single-voice GET: find it in the list, or answer 404 as DELETE would."""
-        for voice in self.list_voices():
-            if voice.id == voice_id:
-                return voice
-        raise SyncApiError(404, "voice_not_found", f"voice {voice_id} is not listed")
+        return Voice.model_validate(self._json("GET", f"/v2/voices/{voice_id}"))
 
     def clone_voice(self, name: str, *, asset_id: str | None = None, url: str | None = None) -> Voice:
-        """Clone a voice. A 409 after a retried attempt means the first attempt did land: return it."""
+        """Clone a voice. A 409 after a retried attempt means the first attempt did land: return it.
+
+        The clone is never lost: its id is read from ``voiceId`` or ``id``, and an answer with neither
+        is looked up by its (unique) name in the list.
+        """
         if (asset_id is None) == (url is None):
             raise ValueError("clone_voice needs exactly one of asset_id or url")
         body = {"name": name, "provider": "elevenlabs", **({"assetId": asset_id} if asset_id else {"url": url})}
@@ -258,7 +267,16 @@ class SyncClient:
                     if voice.name == name:
                         return voice
             raise
-        return Voice.model_validate(response.json())
+        try:
+            cloned = ClonedVoice.model_validate(response.json()).voice()
+        except (ValueError, ValidationError):
+            cloned = Voice(name=name)
+        if cloned.id is None:
+            found = next((v for v in self.list_voices() if v.name == name and v.id), None)
+            if found is None:
+                raise SyncApiError(502, "voice_clone_unreadable", f"the clone {name!r} was made but names no id")
+            return found
+        return cloned
 
     def delete_voice(self, voice_id: str) -> bool:
         return bool(self._json("DELETE", f"/v2/voices/{voice_id}"))
@@ -311,9 +329,24 @@ class SyncClient:
     # -- generations -----------------------------------------------------------------------------
 
     def create_generation(self, request: GenerateRequest, *, idempotency_key: str | None = None) -> Generation:
-        return Generation.model_validate(
-            self._json("POST", "/v2/generate", json=request.wire(), headers=_idempotency(idempotency_key))
-        )
+        """Start a generation. With a key, retries reuse it (the API answers the original); a 503
+        ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` is followed, not asked for again."""
+        try:
+            return Generation.model_validate(
+                self._json(
+                    "POST",
+                    "/v2/generate",
+                    json=request.wire(),
+                    headers=_idempotency(idempotency_key),
+                    follow_codes=frozenset({OUTCOME_UNKNOWN}),
+                )
+            )
+        except SyncApiError as error:
+            named = error.details.get("generationId")
+            if error.error_code == OUTCOME_UNKNOWN and named:
+                log.warning("the generation's creation was uncertain; following the one sync. labs named")
+                return self.get_generation(str(named))
+            raise
 
     def get_generation(self, generation_id: str, *, wait_seconds: int | None = None) -> Generation:
         """Read a generation; with ``wait_seconds`` (1-10) the API holds the answer until it changes."""
@@ -345,18 +378,25 @@ class SyncClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> tuple[list[Generation], str | None]:
-        """Both documented answers: a bare array, or a page with ``items`` and ``nextCursor``."""
+        """One page of generations and the cursor for the next (None at the end).
+
+        The reference answers a bare array, whose next cursor is the last id seen (with ``limit``); an
+        older page shape (``items``, ``nextCursor``) is read too.
+        """
         params = _params(
             status=",".join(status) if status else None, ids=",".join(ids) if ids else None, limit=limit, cursor=cursor
         )
         data = self._json("GET", "/v2/generations", params=params)
         if isinstance(data, list):
-            return _generations.validate_python(data), None
+            found = _generations.validate_python(data)
+            more = limit is not None and len(found) == limit and bool(found)
+            return found, found[-1].id if more else None
         page = Page.model_validate(data)
         return _generations.validate_python(page.items), page.next_cursor
 
     def delete_generation(self, generation_id: str) -> None:
-        self._call("DELETE", f"/v2/generate/{generation_id}")
+        """A finished generation; a running one answers 409 ``generation_not_deletable_while_processing``."""
+        self._call("DELETE", f"/v2/generations/{generation_id}")
 
     def estimate_cost(self, request: GenerateRequest) -> list[CostEstimate]:
         """Both documented answers: a list of estimates, or a single estimate object."""
@@ -410,7 +450,11 @@ def _api_error(response: httpx.Response) -> SyncApiError:
     code = body.error_code or _fallback_code(response.status_code)
     details = {
         k: v
-        for k, v in {"activeGenerations": body.active_generations, "concurrencyLimit": body.concurrency_limit}.items()
+        for k, v in {
+            "activeGenerations": body.active_generations,
+            "concurrencyLimit": body.concurrency_limit,
+            "generationId": body.generation_id,
+        }.items()
         if v is not None
     }
     return SyncApiError(
@@ -428,6 +472,7 @@ def _fallback_code(status: int) -> str:
     return {
         400: "bad_request",
         401: "unauthorized",
+        402: "payment_required",
         403: "forbidden",
         404: "not_found",
         409: "conflict",

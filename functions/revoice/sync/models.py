@@ -7,21 +7,29 @@ public docs and SDKs disagree on details; requests are strict and serialised in 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-GENERATION_TERMINAL = frozenset({"COMPLETED", "FAILED", "REJECTED", "CANCELED", "CANCELLED"})
+# Older docs also name TIMED_OUT and CANCELED (or CANCELLED) as ends of a generation.
+GENERATION_FAILED = frozenset({"FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "CANCELLED"})
+GENERATION_TERMINAL = GENERATION_FAILED | {"COMPLETED"}
 TTS_SUCCESS = frozenset({"SUCCESS", "COMPLETED"})
-TTS_TERMINAL = TTS_SUCCESS | {"FAILED", "CANCELED", "CANCELLED"}
+TTS_TERMINAL = TTS_SUCCESS | {"FAILED", "TIMED_OUT", "CANCELED", "CANCELLED"}
 MAX_SCRIPT_CHARS = 5000
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 OUTPUT_FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
+# The API's models and sync modes: the one list the manifest, the CLI, the template (checked by a test)
+# and the emulator all take theirs from.
 Model = Literal["lipsync-2", "lipsync-2-pro", "sync-3", "lipsync-1.9.0-beta", "react-1"]
 SyncMode = Literal["bounce", "loop", "cut_off", "silence", "remap"]
+MODELS: tuple[str, ...] = get_args(Model)
+SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
 AssetType = Literal["VIDEO", "AUDIO", "IMAGE"]
+# What a voice in the list may say it cannot do (it cannot speak until the restriction is lifted).
+VOICE_RESTRICTIONS = frozenset({"verification_required", "blocked"})
 
 
 class ApiModel(BaseModel):
@@ -49,6 +57,7 @@ class ErrorBody(ApiModel):
     retry_after_seconds: float | None = None
     active_generations: int | None = None
     concurrency_limit: int | None = None
+    generation_id: str | None = None  # IDEMPOTENCY_OUTCOME_UNKNOWN may name the generation to follow
 
     def text(self) -> str:
         if isinstance(self.message, list):
@@ -84,13 +93,34 @@ class Page(ApiModel):
 
 
 class Voice(ApiModel):
-    id: str
-    name: str
+    """A voice as ``GET /v2/voices`` lists it: only ``provider`` is required there.
+
+    ``voice_id`` in the list is the provider's own id; the clone answer's ``voiceId`` is sync. labs'
+    (see :class:`ClonedVoice`).
+    """
+
+    id: str | None = None
+    name: str | None = None
     provider: str | None = None
     internal_voice_id: str | None = None
     voice_id: str | None = None
     preview_url: str | None = None
     restriction: str | None = None
+
+    @property
+    def can_speak(self) -> bool:
+        return self.restriction not in VOICE_RESTRICTIONS
+
+
+class ClonedVoice(ApiModel):
+    """``POST /v2/voices``' answer: the API reference names the new voice ``voiceId``, other pages ``id``."""
+
+    id: str | None = Field(default=None, validation_alias=AliasChoices("id", "voiceId"))
+    name: str | None = None
+    internal_voice_id: str | None = None
+
+    def voice(self) -> Voice:
+        return Voice(id=self.id, name=self.name, provider="elevenlabs", internal_voice_id=self.internal_voice_id)
 
 
 class TtsJob(ApiModel):
@@ -108,6 +138,19 @@ class TtsJob(ApiModel):
     error_code: str | None = Field(default=None, validation_alias=AliasChoices("errorCode", "error_code"))
     endpoint: Literal["jobs", "tts"] = "jobs"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _error_object(cls, data: Any) -> Any:
+        """The reference's ``error`` is an object (``TtsJobError``); older answers give a string."""
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            error = data["error"]
+            code = error.get("code") or error.get("errorCode")
+            message = error.get("message") or code or "no message"
+            data = {**data, "error": str(message)}
+            if code and not (data.get("errorCode") or data.get("error_code")):
+                data["errorCode"] = str(code)
+        return data
+
     @field_validator("status", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -119,7 +162,7 @@ class TtsJob(ApiModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.url is not None and self.status not in {"FAILED", "CANCELED", "CANCELLED"}
+        return self.url is not None and self.status not in TTS_TERMINAL - TTS_SUCCESS
 
 
 class TtsRequest(RequestModel):

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from revoice.sync.models import MODELS, SYNC_MODES
 from revoice_local.emulator.config import EmulatorConfig, FaultRule
 from revoice_local.emulator.server import DEFAULT_HOST, DEFAULT_PORT
 from revoice_local.target import DEFAULT_STATE
@@ -85,8 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     script = submit.add_mutually_exclusive_group(required=True)
     script.add_argument("--script", help="the new line to speak")
     script.add_argument("--script-file", type=Path, help="a UTF-8 text file holding the new line")
-    submit.add_argument("--model", choices=["lipsync-2", "lipsync-2-pro", "sync-3", "lipsync-1.9.0-beta", "react-1"])
-    submit.add_argument("--sync-mode", choices=["bounce", "loop", "cut_off", "silence", "remap"])
+    submit.add_argument("--model", choices=MODELS)
+    submit.add_argument("--sync-mode", choices=SYNC_MODES)
     submit.add_argument("--speech", choices=["tts", "text"], help="TTS then lip-sync (default), or text into generate")
     submit.add_argument("--voice", choices=["reuse", "fresh", "ephemeral"], help="how to get the voice")
     submit.add_argument("--voice-id", help="speak in this existing voice instead of cloning")

@@ -22,7 +22,7 @@ def list_voices(target: Target) -> list[dict[str, Any]]:
     with SyncClient(target.api_key(), base_url=target.sync_base_url) as sync:
         listed = sync.list_voices()
     for voice in listed:
-        record = records.get(voice.id)
+        record = records.get(voice.id) if voice.id else None
         running = sorted(
             j
             for j in (record.holders if record else ())
@@ -33,7 +33,9 @@ def list_voices(target: Target) -> list[dict[str, Any]]:
         elif clone_created_at(voice.name):
             kind = "revoice (unrecorded)"
         else:
-            kind = "built-in" if voice.restriction == "builtin" else "not revoice's"
+            kind = "not revoice's (built-in or another tool's)"
+        if not voice.can_speak:
+            kind += f"; cannot speak: {voice.restriction}"
         rows.append(
             {
                 "id": voice.id,
@@ -62,8 +64,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ["ID", "NAME", "KIND", "HELD BY", "IDLE (h)"],
         [
             [
-                r["id"],
-                r["name"],
+                r["id"] or "-",
+                r["name"] or "-",
                 r["kind"],
                 ",".join(r["heldBy"]) or "-",
                 "-" if r["idleHours"] is None else str(r["idleHours"]),

@@ -1,7 +1,8 @@
-"""The emulator's settings: plan limits, timing, TTS shape, and the faults to inject.
+"""The emulator's settings: plan limits, timing, the documented variants to answer with, and faults.
 
-Defaults follow ``sync-api.md``; clone-slot counts are not published, so the emulator's are a guess
-that each run can override.
+Defaults follow the current API reference; where sources disagree, a switch here makes the emulator
+answer the other documented way (the README's emulator section lists them). Clone-slot counts are not
+published, so the emulator's are a guess that each run can override.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ FaultKind = Literal[
     "server_error",  # `status` (5xx) with an error body
     "drop",  # the connection closes before the body is complete
     "slow",  # the answer waits `delay` seconds (past a client timeout if you like)
+    "outcome_unknown",  # POST /v2/generate creates it, then answers 503 IDEMPOTENCY_OUTCOME_UNKNOWN
     # Job-level, matched on "generation" or "tts":
     "fail",  # the job ends FAILED with `error_code`
     "reject",  # the generation ends REJECTED
@@ -36,10 +38,12 @@ class Plan(BaseModel):
     concurrency: int
     max_video_seconds: float
     clone_slots: int
+    monthly_generations: int | None = None  # then 402 (the free tier's 3 a month)
+    monthly_tts: int | None = None
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan(concurrency=1, max_video_seconds=20, clone_slots=1),
+    "free": Plan(concurrency=1, max_video_seconds=20, clone_slots=1, monthly_generations=3, monthly_tts=10),
     "hobbyist": Plan(concurrency=1, max_video_seconds=60, clone_slots=3),
     "creator": Plan(concurrency=3, max_video_seconds=300, clone_slots=5),
     "growth": Plan(concurrency=6, max_video_seconds=600, clone_slots=10),
@@ -59,6 +63,7 @@ class FaultRule(BaseModel):
     status: int = 503
     delay: float = 2.0
     error_code: str | None = None
+    names_generation: bool = True  # outcome_unknown: whether the 503 carries the generationId to follow
     skip: int = Field(default=0, ge=0, description="let this many matches pass before the fault starts")
 
     @classmethod
@@ -96,6 +101,13 @@ class EmulatorConfig(BaseModel):
     tts_shape: Literal["sync", "seed"] = "sync"
     tts_jobs_enabled: bool = True
     cost_shape: Literal["list", "object"] = "list"
+    # Documented variants (the default is the current API reference's answer):
+    clone_answer: Literal["voiceId", "id"] = "voiceId"  # what POST /v2/voices names the new voice's id
+    tts_error_shape: Literal["object", "string"] = "object"  # a failed TTS job's error: TtsJobError or text
+    voice_list_variants: bool = False  # also list voices with only a provider, no name, or a restriction
+    rate_limit_hints: bool = False  # Retry-After and retryAfterSeconds on rate_limit_exceeded (docs: none)
+    generations_list_shape: Literal["array", "page"] = "array"  # GET /v2/generations: bare array, or a page
+    webhook_on_rejected: bool = False  # the reference's webhooks are for COMPLETED and FAILED only
     generate_per_minute: int = 100
     tts_per_minute: int = 60
     uploads_per_minute: int = 120
@@ -116,6 +128,8 @@ class EmulatorConfig(BaseModel):
             concurrency=self.concurrency or plan.concurrency,
             max_video_seconds=self.max_video_seconds or plan.max_video_seconds,
             clone_slots=self.clone_slots if self.clone_slots is not None else plan.clone_slots,
+            monthly_generations=plan.monthly_generations,
+            monthly_tts=plan.monthly_tts,
         )
 
     def scaled(self, seconds: float) -> float:

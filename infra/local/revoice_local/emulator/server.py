@@ -9,8 +9,9 @@ import time
 
 import uvicorn
 
-from revoice_local.emulator.app import Emulator, QuietDrops
 from revoice_local.emulator.config import EmulatorConfig
+from revoice_local.emulator.middleware import QuietDrops
+from revoice_local.emulator.org import Emulator
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8089
