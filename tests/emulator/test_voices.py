@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from revoice.sync import SyncApiError, SyncClient
 from revoice.sync.retry import NO_RETRY
+from revoice_local import media
 from revoice_local.emulator.server import EmulatorServer
 from tests.conftest import Samples, fast_client, upload
 
@@ -139,3 +141,30 @@ def test_a_second_clone_while_one_is_running_is_told_to_wait(
             errors.append(exc)
         slow.join()
     assert [(e.status_code, e.error_code) for e in errors] == [(429, "voice_clone_busy")]
+
+
+def test_a_second_clone_arriving_while_the_first_sample_is_still_read_is_told_to_wait(
+    emulator_factory: Callable[..., EmulatorServer], samples: Samples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One clone at a time from the moment one is accepted, not only once its sample was read."""
+    reading, go_on = threading.Event(), threading.Event()
+    probe = media.probe
+
+    def slow_probe(*args: Any) -> Any:
+        reading.set()
+        assert go_on.wait(10)
+        return probe(*args)
+
+    emulator = emulator_factory()
+    with fast_client(emulator, retry=NO_RETRY) as client:
+        asset = upload(client, samples.video)
+        monkeypatch.setattr(media, "probe", slow_probe)
+        first = threading.Thread(target=client.clone_voice, args=("revoice-first",), kwargs={"asset_id": asset.id})
+        first.start()
+        assert reading.wait(10)
+        with pytest.raises(SyncApiError) as caught:
+            client.clone_voice("revoice-second", asset_id=asset.id)
+        go_on.set()
+        first.join()
+    assert (caught.value.status_code, caught.value.error_code) == (429, "voice_clone_busy")
+    assert [v.name for v in emulator.emulator.voices.values()] == ["revoice-first"]

@@ -498,3 +498,46 @@ def test_the_templates_models_are_the_apis() -> None:
     from revoice.sync.models import MODELS
 
     assert tuple(TEMPLATE["Parameters"]["DefaultModel"]["AllowedValues"]) == MODELS
+
+
+def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still_there() -> None:
+    from revoice_local.stack import moto_seams
+
+    targets = moto_seams.seam_targets()
+    assert len(targets) == 4
+    moto_seams.install()
+    moto_seams.install()  # idempotent: the originals are kept once
+    parser: Any = targets[moto_seams.ASL_PARSER]
+    definition = json.dumps(ASL).replace("${", "").replace("Arn}", "")
+    first, tree = parser.parse(definition)
+    second, same_tree = parser.parse(definition)
+    assert same_tree is tree  # parsed once
+    assert first is not second  # components made afresh for every execution (some hold per-run state)
+
+
+def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:
+    from revoice_local.stack import moto_seams
+
+    modules = moto_seams.name_targets()
+    assert len(modules) == 3
+    moto_seams.install()
+    for seam in moto_seams.JSONPATH_PARSE:
+        parse = getattr(modules[seam], seam[1])
+        assert parse("$.job.voice") is parse("$.job.voice")
+        assert [m.value for m in parse("$.job.voice").find({"job": {"voice": "v1"}})] == ["v1"]
+    client_for = getattr(modules[moto_seams.LAMBDA_CLIENT], moto_seams.LAMBDA_CLIENT[1])
+    client = client_for(region="us-east-1", service="lambda")
+    assert client_for(region="us-east-1", service="lambda") is client
+    assert client.meta.config.max_pool_connections == moto_seams.LAMBDA_POOL
+    assert client.meta.config.retries["total_max_attempts"] == 1  # moto's own settings: the ASL retries
+
+
+def test_the_seam_guards_fail_loudly_if_moto_moves_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from revoice_local.stack import moto_seams
+
+    monkeypatch.setattr(moto_seams, "SEAMS", (("moto.dynamodb.responses", "DynamoHandler", "no_such_method"),))
+    with pytest.raises(RuntimeError, match="moto no longer has"):
+        moto_seams.seam_targets()
+    monkeypatch.setattr(moto_seams, "NAMES", (("moto.stepfunctions.parser.asl.utils.json_path", "gone"),))
+    with pytest.raises(RuntimeError, match="moto no longer calls"):
+        moto_seams.name_targets()

@@ -77,8 +77,8 @@ def test_stale_holders_are_named_and_reclaimed(table: Any) -> None:
         "ended-1",
         "ended-2",
     ]
-    assert slots.holders() == {"running"}
-    assert woken == ["token-waiting"]  # a reclaimed slot goes to the line at once
+    assert slots.holders() == {"running", "waiting"}  # a reclaimed slot goes to the line at once
+    assert woken == ["token-waiting"]
 
 
 def test_the_line_is_served_longest_waiting_first_and_only_when_a_slot_is_free(table: Any) -> None:
@@ -92,6 +92,80 @@ def test_the_line_is_served_longest_waiting_first_and_only_when_a_slot_is_free(t
     assert slots.hand_over("running", _recording(woken)) == "first"
     assert woken == ["token-1"]
     assert [w.job_id for w in slots.waiting()] == ["second", "third"]
+    assert slots.holders() == {"first"}  # the slot went with the wake-up...
+    assert not slots.acquire("newcomer")  # ...so a job arriving before the woken one asks cannot take it
+    assert slots.acquire("first")
+
+
+def test_a_slot_passes_on_past_waiters_that_stopped_waiting_and_is_given_back_when_no_one_waits(
+    table: Any,
+) -> None:
+    slots = GenerationSlots(table, limit=1, name="pass-on")
+    assert slots.acquire("running")
+    slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old")
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
+    assert slots.hand_over("running", lambda token: token == "token-live") == "waiting"
+    assert slots.holders() == {"waiting"}
+    assert slots.hand_over("waiting", _recording([])) is None
+    assert slots.holders() == set()
+
+
+def test_handing_over_a_slot_already_given_back_wakes_no_one_while_the_slots_are_taken(table: Any) -> None:
+    slots = GenerationSlots(table, limit=1, name="twice")
+    assert slots.acquire("running")
+    slots.wait("waiting", "2026-01-01T00:00:01Z", "token")
+    woken: list[str] = []
+    assert slots.hand_over("ended-before", _recording(woken)) is None  # the store step, after the webhook
+    assert woken == []
+    assert slots.holders() == {"running"}
+
+
+class _WatchedLease:
+    """The table, with the lease's holders read back after every write, and a write slipped in once."""
+
+    def __init__(self, table: Any, before_first_pass: Callable[[], None] = lambda: None) -> None:
+        self._table = table
+        self._before_first_pass = before_first_pass
+        self.sizes: list[int] = []
+
+    def update_item(self, **request: Any) -> Any:
+        if request["UpdateExpression"].startswith("SET holders"):
+            self._before_first_pass()
+            self._before_first_pass = lambda: None
+        try:
+            return self._table.update_item(**request)
+        finally:
+            item = self._table.get_item(Key=request["Key"], ConsistentRead=True).get("Item") or {}
+            self.sizes.append(len(item.get("holders", set())))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def test_a_slot_passes_in_one_write_never_listing_a_holder_beyond_the_limit(table: Any) -> None:
+    watched = _WatchedLease(table)
+    slots = GenerationSlots(watched, limit=2, name="one-write")  # type: ignore[arg-type]
+    assert slots.acquire("first")
+    assert slots.acquire("second")
+    for n in range(4):
+        slots.wait(f"waiting-{n}", f"2026-01-01T00:00:0{n}Z", f"token-{n}")
+    holder = "first"
+    for n in range(4):
+        assert slots.hand_over(holder, _recording([])) == f"waiting-{n}"
+        holder = f"waiting-{n}"
+    assert slots.holders() == {"second", "waiting-3"}
+    assert max(watched.sizes) == 2
+
+
+def test_a_pass_that_races_another_write_is_made_again_on_the_holders_as_they_are(table: Any) -> None:
+    slots = GenerationSlots(table, limit=2, name="raced")
+    assert slots.acquire("ending")
+    assert slots.acquire("other")
+    slots.wait("waiting", "2026-01-01T00:00:01Z", "token")
+    watched = _WatchedLease(table, before_first_pass=lambda: slots.release("other"))
+    raced = GenerationSlots(watched, limit=2, name="raced")  # type: ignore[arg-type]
+    assert raced.hand_over("ending", _recording([])) == "waiting"
+    assert slots.holders() == {"waiting"}  # "other" gave its slot back in between, and stays gone
 
 
 def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(table: Any) -> None:

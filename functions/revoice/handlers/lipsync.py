@@ -20,9 +20,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             outcome = join_the_line(state, event["taskToken"], slots=slots(), wake=resumer().wake)
             logger.info("waiting for a generation slot", extra={"outcome": outcome})
             return {"outcome": outcome}
-        outcome = park_token(state, event["taskToken"], store=callbacks(), resumer=resumer(), sync=sync_client())
+        outcome = park_token(
+            state, event["taskToken"], store=callbacks(), resumer=resumer(), sync=sync_client(), slots=slots()
+        )
         logger.info("waiting for the completion webhook", extra={"outcome": outcome})
         return {"outcome": outcome}
     state = JobState.model_validate(event)
     logger.set_correlation_id(state.job.id)
-    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots()).wire()
+    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots(), wake=resumer().wake).wire()

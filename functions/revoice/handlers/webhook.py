@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from revoice.handlers.runtime import callbacks, logger, resumer, secret, settings
+from revoice.handlers.runtime import callbacks, logger, resumer, secret, settings, slots
 from revoice.pipeline.callbacks import webhook_arrived
 from revoice.sync.errors import WebhookVerificationError
 from revoice.sync.models import Generation
@@ -49,7 +49,7 @@ def sync_webhook() -> Response[str]:
     except (ValueError, RecursionError, ValidationError):
         return _answer(400, message="webhook body is not a generation")
     logger.set_correlation_id(generation.id)
-    outcome = webhook_arrived(generation, payload, store=callbacks(), resumer=resumer())
+    outcome = webhook_arrived(generation, payload, store=callbacks(), resumer=resumer(), slots=slots())
     logger.info(
         "webhook accepted", extra={"generation": generation.id, "status": generation.status, "outcome": outcome}
     )

@@ -3,14 +3,19 @@
 One row per generation id holds whichever arrives first, the token or the webhook, so neither order
 loses the job: the second to arrive resumes it. A duplicate or late webhook finds the job already
 resumed (Step Functions refuses a used token) and changes nothing. Rows expire with a TTL.
+
+The moment a generation has ended, its job gives back its generation slot and the next job in line is
+woken: that is the webhook's arrival, not the later store step (which gives it back again, harmlessly),
+so a freed slot waits for no other step.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +42,11 @@ class CallbackRow:
     token: str | None
     generation: dict[str, Any] | None
     webhook: dict[str, Any] | None
+    job_id: str | None = None
+
+
+class SlotReleaser(Protocol):
+    def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None: ...
 
 
 class CallbackStore:
@@ -58,10 +68,11 @@ class CallbackStore:
             token=item.get("taskToken"),  # type: ignore[arg-type]
             generation=json.loads(str(item["generation"])) if "generation" in item else None,
             webhook=json.loads(str(item["webhook"])) if "webhook" in item else None,
+            job_id=str(item["jobId"]) if "jobId" in item else None,
         )
 
-    def park(self, generation_id: str, token: str, generation: dict[str, Any]) -> CallbackRow:
-        return self._set(generation_id, taskToken=token, generation=json.dumps(generation))
+    def park(self, generation_id: str, token: str, generation: dict[str, Any], job_id: str) -> CallbackRow:
+        return self._set(generation_id, taskToken=token, generation=json.dumps(generation), jobId=job_id)
 
     def arrived(self, generation_id: str, webhook: dict[str, Any]) -> CallbackRow:
         return self._set(generation_id, webhook=json.dumps(webhook), webhookAt=utcnow())
@@ -106,12 +117,15 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
     return wire(section.model_copy(update=kept))
 
 
-def park_token(state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncClient) -> str:
+def park_token(
+    state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncClient, slots: SlotReleaser
+) -> str:
     """Park the token; resume at once if the webhook came first, or if the generation already ended."""
     assert state.generation is not None
     parked = wire(state.generation)
-    row = store.park(state.generation.id, token, parked)
+    row = store.park(state.generation.id, token, parked, state.job.id)
     if row.webhook is not None:
+        slots.hand_over(state.job.id, resumer.wake)
         resumer.resume(token, merged(parked, Generation.model_validate(row.webhook)))
         return "resumed-by-earlier-webhook"
     try:
@@ -119,18 +133,22 @@ def park_token(state: JobState, token: str, *, store: CallbackStore, resumer: Re
     except SyncError as error:
         raise from_sync(error, "checking the generation before waiting for its webhook") from error
     if current.finished:
+        slots.hand_over(state.job.id, resumer.wake)
         resumer.resume(token, merged(parked, current))
         return "resumed-already-finished"
     return "parked"
 
 
 def webhook_arrived(
-    generation: Generation, raw: dict[str, Any], *, store: CallbackStore, resumer: Resumer
+    generation: Generation, raw: dict[str, Any], *, store: CallbackStore, resumer: Resumer, slots: SlotReleaser
 ) -> WebhookOutcome:
-    """A verified webhook: resume the waiting job, or leave word for it if it is not parked yet."""
+    """A verified webhook: give back the job's slot, resume the waiting job, or leave word for it if it is
+    not parked yet (it gives the slot back itself when it parks)."""
     if not generation.finished:
         return "not_terminal"
     row = store.arrived(generation.id, raw)
     if row.token is None or row.generation is None:
         return "stored"
+    if row.job_id is not None:
+        slots.hand_over(row.job_id, resumer.wake)
     return "resumed" if resumer.resume(row.token, merged(row.generation, generation)) else "duplicate"

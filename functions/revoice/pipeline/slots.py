@@ -6,8 +6,10 @@ when the job ends, however it ends. The lease item holds the set of job ids hold
 and giving back are idempotent (a retried step cannot take two) and a leaked slot names its job.
 
 A job that finds no free slot joins the waiting line (its Step Functions task token, ordered by when it
-first asked) and sleeps; whoever gives a slot back wakes the longest-waiting job at once, so a freed
-slot does not sit idle until someone polls. A lost wake-up costs one wait timeout, never the job.
+first asked) and sleeps; whoever gives a slot back passes it to the longest-waiting job and wakes it at
+once, so a freed slot does not sit idle until someone polls, and no job arriving meanwhile takes it
+first (which would send the woken job back to the end of its wait). A lost wake-up costs one wait
+timeout, never the job.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ GENERATIONS = "generations"
 LEASE = "lease"
 WAITING = "waiting#"
 WAITER_TTL_SECONDS = 2 * 24 * 3600  # the execution's own limit: older entries are certainly stale
+PASS_ATTEMPTS = 8  # each failed attempt means another job took or gave back a slot in between
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,42 @@ class GenerationSlots:
         )
 
     def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None:
-        """Give back ``job_id``'s slot and wake the next job in line; return who was woken."""
-        self.release(job_id)
+        """Pass ``job_id``'s slot to the longest-waiting job and wake it, or give it back if no one waits;
+        return who was woken."""
+        if job_id not in self.holders():
+            return self.wake_next(wake)  # given back already (the store step after the webhook)
+        holder = job_id
+        for waiter in self.waiting():
+            if not self._take_out_of_line(waiter):
+                continue
+            if not self._pass(holder, waiter.job_id):
+                return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
+            if wake(waiter.task_token):
+                return waiter.job_id
+            holder = waiter.job_id  # that execution stopped waiting: the slot passes on from it
+        self.release(holder)
         return self.wake_next(wake)
+
+    def _pass(self, holder: str, to: str) -> bool:
+        """Replace ``holder`` by ``to`` among the holders in one write, so no moment has a free slot or
+        one holder too many; False if ``holder`` no longer holds one. The write is conditional on the
+        holders it read, and read again when another write came between."""
+        for _ in range(PASS_ATTEMPTS):
+            holders = self.holders()
+            if holder not in holders:
+                return False
+            if conditional_update(
+                self._table,
+                {
+                    "Key": self._lease,
+                    "UpdateExpression": "SET holders = :passed",
+                    "ConditionExpression": "holders = :read",
+                    "ExpressionAttributeValues": {":passed": (holders - {holder}) | {to}, ":read": holders},
+                },
+            ):
+                return True
+        self.release(holder)  # the lease is that busy: give the slot back plainly, the woken job asks for it
+        return False
 
 
 def _entry(job_id: str, since: str) -> str:

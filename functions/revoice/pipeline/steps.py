@@ -145,10 +145,13 @@ def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
     return state
 
 
-def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: GenerationSlots) -> JobState:
+def lipsync(
+    state: JobState, *, sync: SyncClient, jobs: JobTable, slots: GenerationSlots, wake: Callable[[str], bool]
+) -> JobState:
     """Start the generation (idempotent by job id) once the job holds one of the plan's generation
-    slots, or check on it. Without a free slot, or when sync. labs still answers 429, the job comes
-    back without a generation and the state machine waits and asks again."""
+    slots, or check on it (an ended one gives its slot back at once). Without a free slot, or when
+    sync. labs still answers 429, the job comes back without a generation and the state machine waits
+    and asks again."""
     assert state.assets is not None
     assert state.voice is not None
     try:
@@ -187,6 +190,8 @@ def lipsync(state: JobState, *, sync: SyncClient, jobs: JobTable, slots: Generat
         finished_at=utcnow() if generation.finished else None,
     )
     jobs.sync_status(state.job.id, f"generation {generation.status}")
+    if generation.finished:
+        slots.hand_over(state.job.id, wake)
     return state
 
 

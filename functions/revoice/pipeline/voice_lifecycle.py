@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 from revoice.sync.models import Voice
 
 log = logging.getLogger(__name__)
-MAX_CLONE_ATTEMPTS = 3
+MAX_SLOTS_FREED = 3  # per voice step: a slot a job frees can be taken by another job's clone before it retries
 MAX_VOICE_WAIT_SECONDS = 3600
 CLONE_WINDOW_WAIT_SECONDS = 600  # 10 clones an hour: a tenth of the window, MaxSlotWaits (20) times at most
 JobIsRunning = Callable[[str], bool]
@@ -130,23 +130,7 @@ def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voi
 def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> Voice:
     assert state.assets is not None
     name = clone_name(state)
-    for _ in range(MAX_CLONE_ATTEMPTS):
-        try:
-            voice = sync.clone_voice(name, asset_id=state.assets.source.asset_id)
-            break
-        except SyncApiError as error:
-            if error.error_code == "voice_name_conflict":  # an earlier attempt of this step made it
-                earlier = next((v for v in sync.list_voices() if v.name == name), None)
-                if earlier is None:
-                    raise
-                voice = earlier
-                break
-            if error.error_code != "voice_clone_limit_reached":
-                raise
-            if free_a_slot(registry, sync, jobs.is_running) is None:
-                raise _no_free_slot(registry, sync, jobs.is_running) from error
-    else:
-        raise SyncStepError("voice_clone_limit_reached", "clone slots filled up again after freeing one, three times")
+    voice = _clone_making_room(name, state.assets.source.asset_id, sync, registry, jobs)
     registry.record(
         _identified(voice),
         name,
@@ -156,6 +140,31 @@ def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: Job
         ephemeral=state.manifest.voice == "ephemeral",
     )
     return voice
+
+
+def _clone_making_room(name: str, asset_id: str, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> Voice:
+    """Clone; while the clone slots are full, free the least recently used idle clone and try again."""
+    freed = 0
+    while True:
+        try:
+            return sync.clone_voice(name, asset_id=asset_id)
+        except SyncApiError as error:
+            if error.error_code == "voice_name_conflict":  # an earlier attempt of this step made it
+                earlier = next((v for v in sync.list_voices() if v.name == name), None)
+                if earlier is None:
+                    raise
+                return earlier
+            if error.error_code != "voice_clone_limit_reached":
+                raise
+            if freed == MAX_SLOTS_FREED:
+                raise VoiceSlotsBusy(
+                    "voice_clone_slots_busy",
+                    f"other jobs' clones took each of the {freed} clone slots this job freed; "
+                    "the job waits and asks again",
+                ) from error
+            if free_a_slot(registry, sync, jobs.is_running) is None:
+                raise _no_free_slot(registry, sync, jobs.is_running) from error
+            freed += 1
 
 
 def free_a_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> str | None:

@@ -47,6 +47,13 @@ OUTPUT_TTL_SECONDS = 7 * 24 * 3600
 class Generations:
     def __init__(self, org: Emulator, speech: Speech) -> None:
         self.org, self.speech = org, speech
+        self._webhook_client: httpx.AsyncClient | None = None
+
+    def _webhooks(self) -> httpx.AsyncClient:
+        """One client for every delivery (a new one each time costs a TLS context)."""
+        if self._webhook_client is None:
+            self._webhook_client = httpx.AsyncClient(timeout=self.org.config.webhook_timeout)
+        return self._webhook_client
 
     def routes(self) -> list[Route]:
         return [
@@ -192,9 +199,12 @@ class Generations:
         if not await self._fetch_remote(record):
             await self._deliver(record)
             return
+        # The render is part of the processing time, not added to it (T stays what was configured).
+        rendering = asyncio.ensure_future(asyncio.to_thread(self._render, record))
         await asyncio.sleep(config.scaled(config.processing_seconds))
         fault = faults.take_kind("generation", "fail")
         if fault is not None:
+            await asyncio.gather(rendering, return_exceptions=True)  # its output is never handed out
             self._advance(
                 record,
                 "FAILED",
@@ -203,7 +213,7 @@ class Generations:
             )
         else:
             try:
-                self._advance(record, "COMPLETED", **await asyncio.to_thread(self._render, record))
+                self._advance(record, "COMPLETED", **await rendering)
             except Exception as exc:  # media the emulator cannot read: the API's own answer for it
                 log.warning("generation %s failed: %s", record.id, exc)
                 self._advance(
@@ -267,22 +277,22 @@ class Generations:
         if late is not None:
             await asyncio.sleep(late.delay)
         body = json.dumps(record.webhook(), separators=(",", ":")).encode()
-        async with httpx.AsyncClient(timeout=org.config.webhook_timeout) as client:
-            for _ in range(copies):
-                entry: dict[str, Any] = {"generation": record.id, "status": record.status, "delivered": False}
-                try:
-                    answer = await client.post(
-                        url,
-                        content=body,
-                        headers={
-                            "content-type": "application/json",
-                            "Sync-Signature": sign(body, org.config.webhook_secret),
-                        },
-                    )
-                    entry.update(delivered=answer.is_success, answer=answer.status_code)
-                except httpx.HTTPError as exc:
-                    entry["error"] = type(exc).__name__
-                org.webhook_log.append(entry)
+        client = self._webhooks()
+        for _ in range(copies):
+            entry: dict[str, Any] = {"generation": record.id, "status": record.status, "delivered": False}
+            try:
+                answer = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "Sync-Signature": sign(body, org.config.webhook_secret),
+                    },
+                )
+                entry.update(delivered=answer.is_success, answer=answer.status_code)
+            except httpx.HTTPError as exc:
+                entry["error"] = type(exc).__name__
+            org.webhook_log.append(entry)
 
     # -- reading ---------------------------------------------------------------------------------
 

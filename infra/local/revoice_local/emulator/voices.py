@@ -8,7 +8,7 @@ one clone is made at a time (``voice_clone_busy``).
 from __future__ import annotations
 
 import asyncio
-import time
+import math
 import uuid
 from pathlib import Path
 
@@ -72,22 +72,23 @@ class Voices:
                 retryAfterSeconds=round(config.scaled(1.0), 3),
             )
         self._check_room(name)
-        path = self._sample(body)
-        org.rate("voices/clone", config.clones_per_hour, 3600)
-        info = await asyncio.to_thread(media.probe, path, path.suffix)
-        if info is not None and info.has_video and path.stat().st_size > config.max_voice_video_bytes:
-            raise ApiError("voice_sample_source_too_large")
-        if info is None or not info.has_audio:
-            raise ApiError("voice_sample_invalid", "The sample has no audio track that can be read")
-        if info.duration < config.min_sample_seconds:
-            raise ApiError(
-                "voice_sample_too_short",
-                f"The sample has {info.duration:.1f}s of audio; {config.min_sample_seconds:.1f}s needed",
-            )
-        busy = config.scaled(config.clone_seconds)
-        org.clone_busy_until = time.monotonic() + busy
-        await asyncio.sleep(busy)
-        org.clone_busy_until = 0.0
+        org.clone_busy_until = math.inf  # taken before the first await: a second clone meanwhile is busy
+        try:
+            path = self._sample(body)
+            org.rate("voices/clone", config.clones_per_hour, 3600)
+            info = await asyncio.to_thread(media.probe, path, path.suffix)
+            if info is not None and info.has_video and path.stat().st_size > config.max_voice_video_bytes:
+                raise ApiError("voice_sample_source_too_large")
+            if info is None or not info.has_audio:
+                raise ApiError("voice_sample_invalid", "The sample has no audio track that can be read")
+            if info.duration < config.min_sample_seconds:
+                raise ApiError(
+                    "voice_sample_too_short",
+                    f"The sample has {info.duration:.1f}s of audio; {config.min_sample_seconds:.1f}s needed",
+                )
+            await asyncio.sleep(config.scaled(config.clone_seconds))
+        finally:
+            org.clone_busy_until = 0.0
         voice = VoiceRecord(id=str(uuid.uuid4()), name=name)
         with org.lock:
             self._check_room(name)

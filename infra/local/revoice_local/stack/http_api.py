@@ -39,6 +39,8 @@ class HttpApiRelay:
         self.routes: list[tuple[str, re.Pattern[str], str, str]] = []
         self.requests = 0
         self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         relay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +71,13 @@ class HttpApiRelay:
         self._server.socket = self._socket
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    def _lambda(self) -> Any:
+        """One Lambda client for the relay's threads (making one costs more than a call)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = boto3.client("lambda")
+            return self._client
 
     def configure(self, plan: LocalPlan) -> None:
         for function in plan.functions.values():
@@ -157,7 +166,7 @@ class HttpApiRelay:
 
         def call() -> None:
             try:
-                answers.append(boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode()))
+                answers.append(self._lambda().invoke(FunctionName=function, Payload=json.dumps(event).encode()))
             except Exception as error:
                 answers.append(error)
 

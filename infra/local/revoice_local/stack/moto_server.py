@@ -1,9 +1,5 @@
-"""moto's server on loopback, with DynamoDB writes made atomic and S3's answer for missing keys.
-
-moto checks a ``ConditionExpression`` and then applies the write without holding a lock, so two
-threads can both pass the same condition. DynamoDB does the two atomically, and revoice relies on that
-(the generation-slot lease, voice holds, idempotent starts). Serialising moto's DynamoDB calls gives
-the local stack the same guarantee.
+"""moto's server on loopback, with S3's answer for missing keys, and the seams of :mod:`moto_seams`
+(DynamoDB's atomic conditional writes among them).
 
 S3 answers a GET or HEAD of a missing key with 404 only to a caller that may list the bucket
 (``s3:ListBucket``); to anyone else it answers 403, so that keys cannot be probed. moto always answers
@@ -19,21 +15,9 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from revoice_local.stack import iam
+from revoice_local.stack import iam, moto_seams
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class AtomicDynamoDB:
-    def __init__(self, app: WsgiApp) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
-            with self._lock:
-                return list(self._app(environ, start_response))
-        return self._app(environ, start_response)
 
 
 class MissingKeysNeedListBucket:
@@ -64,7 +48,8 @@ ACCESS_DENIED = (
 
 class LocalMotoServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
-        app = MissingKeysNeedListBucket(AtomicDynamoDB(DomainDispatcherApplication(create_backend_app)))
+        moto_seams.install()
+        app = MissingKeysNeedListBucket(DomainDispatcherApplication(create_backend_app))
         self._server: BaseWSGIServer = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 

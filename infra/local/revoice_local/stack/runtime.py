@@ -20,6 +20,8 @@ binary shipped in container images, not something a machine without Docker can i
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -105,6 +107,8 @@ class Invocations:
     by_function: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     cold_starts: Counter[str] = field(default_factory=Counter)
+    # (function, seconds waiting for an environment, seconds running, cold) per call, for the benchmarks
+    timings: list[tuple[str, float, float, bool]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[Callable[[str, Any], None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -223,6 +227,7 @@ class ExecutionEnvironment:
         self._ready = threading.Event()
         self._closing = False
         self.init_error: dict[str, Any] | None = None
+        self.served = False  # whether it has run an invocation (the first one pays its cold start)
         self.log = logging.getLogger(f"revoice.lambda.{config.logical_id}")
         self.log_stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         threading.Thread(
@@ -382,13 +387,13 @@ class ExecutionEnvironment:
         return 0
 
     def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        if self._process.poll() is None:
+        if self._process.poll() is None:  # first, so that the runtime never hears its next poll refused
             with suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
         self._api.shutdown()
         self._api.server_close()
 
@@ -424,6 +429,7 @@ class LambdaRuntime:
         region: str,
         credentials: Callable[[str, str], Credentials],
         logical_ids: dict[str, str],
+        max_environments: int | None = None,
     ) -> None:
         self.python, self.packages, self.runtime_dir = python, packages, runtime_dir
         self.aws_endpoint, self.region, self.credentials = aws_endpoint, region, credentials
@@ -435,6 +441,11 @@ class LambdaRuntime:
         self._busy: set[ExecutionEnvironment] = set()
         self._lock = threading.Lock()
         self._stopped = False
+        # Lambda would start an environment per concurrent call on a CPU of its own; on a laptop's few cores
+        # that many cold starts at once only slow each other down, so calls wait for a free environment
+        # (as Lambda queues an asynchronous call it cannot run yet), the oldest job's first.
+        self.max_environments = max_environments or max(2, os.cpu_count() or 1)
+        self._capacity: dict[str, _Gate] = {}
 
     # -- invoking --------------------------------------------------------------------------------
 
@@ -442,10 +453,16 @@ class LambdaRuntime:
         """Run an invocation of moto's ``function``: (payload, errored, logs), as moto's seam returns."""
         config = FunctionConfig.of(function, self.logical_ids.get(str(function.function_name), ""))
         payload = event if isinstance(event, bytes) else json.dumps(event if event is not None else {}).encode()
+        decoded = json.loads(payload)
         for hook in list(self.invocations.hooks):
-            hook(config.name, json.loads(payload))
-        with self._environment(config) as environment:
+            hook(config.name, decoded)
+        asked = time.monotonic()
+        with self._environment(config, _priority(decoded)) as environment:
+            began = time.monotonic()
+            cold = not environment.served
             answer, error = environment.invoke(payload)
+            environment.served = True
+        self.invocations.timings.append((config.logical_id, began - asked, time.monotonic() - began, cold))
         self.invocations.count(config.name, None if error is None else str(error.get("errorType", "Unknown")))
         return answer.decode(), error is not None, ""
 
@@ -468,12 +485,18 @@ class LambdaRuntime:
         threading.Thread(target=run, name=f"async-{function.function_name}", daemon=True).start()
 
     @contextmanager
-    def _environment(self, config: FunctionConfig) -> Iterator[ExecutionEnvironment]:
-        environment = self._take(config)
+    def _environment(self, config: FunctionConfig, priority: str = "") -> Iterator[ExecutionEnvironment]:
+        with self._lock:
+            gate = self._capacity.setdefault(config.name, _Gate(self.max_environments))
+        gate.enter(priority)
         try:
-            yield environment
+            environment = self._take(config)
+            try:
+                yield environment
+            finally:
+                self._give_back(environment)
         finally:
-            self._give_back(environment)
+            gate.leave()
 
     def _take(self, config: FunctionConfig) -> ExecutionEnvironment:
         with self._lock:
@@ -573,3 +596,36 @@ class LambdaRuntime:
         with self._lock:
             self._idle.clear()
             self._busy.clear()
+
+
+class _Gate:
+    """At most ``capacity`` callers inside; the others wait in order of ``priority``, then of arrival."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity, self._inside = capacity, 0
+        self._waiting: list[tuple[str, int, threading.Event]] = []
+        self._lock = threading.Lock()
+        self._arrivals = itertools.count()
+
+    def enter(self, priority: str) -> None:
+        with self._lock:
+            if self._inside < self._capacity and not self._waiting:
+                self._inside += 1
+                return
+            turn = threading.Event()
+            heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        turn.wait()
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._waiting:
+                heapq.heappop(self._waiting)[2].set()  # the place passes on; the count inside stays
+            else:
+                self._inside -= 1
+
+
+def _priority(event: Any) -> str:
+    """The job's arrival (``receivedAt``), so that the oldest job's steps go first; now for other calls."""
+    state = event.get("state", event) if isinstance(event, dict) else {}
+    received = state.get("job", {}).get("receivedAt") if isinstance(state, dict) else None
+    return str(received) if received else time.strftime("%Y-%m-%dT%H:%M:%S.999Z", time.gmtime())

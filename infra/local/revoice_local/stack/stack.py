@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import secrets
 import threading
 import time
@@ -29,7 +30,7 @@ from revoice.pipeline.slots import GenerationSlots
 from revoice_local import package
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
-from revoice_local.stack import iam, lambda_seam
+from revoice_local.stack import iam, lambda_seam, moto_seams
 from revoice_local.stack.deploy import deploy
 from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.moto_server import LocalMotoServer
@@ -81,7 +82,9 @@ class LocalStack:
         self._function_log_level = function_log_level
         self._saved_env: dict[str, str] = {}
         self._stop = threading.Event()
-        self._reported: set[str] = set()
+        self._ended: queue.Queue[str] = queue.Queue()
+        self._ends: dict[str, threading.Event] = {}  # execution ARN -> set once moto reports its end
+        self._ends_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -148,11 +151,13 @@ class LocalStack:
         self.dynamodb = boto3.resource("dynamodb")
         if self._prewarm:
             self.runtime.prewarm([self.moto_function(logical_id) for logical_id in self.plan.functions])
-        self._watcher = threading.Thread(target=self._watch_executions, name="eventbridge-shim", daemon=True)
+        moto_seams.on_execution_end(self._heard_of_an_end)
+        self._watcher = threading.Thread(target=self._deliver_status_changes, name="eventbridge-shim", daemon=True)
         self._watcher.start()
         return self
 
     def stop(self) -> None:
+        moto_seams.remove_listener(self._heard_of_an_end)
         self._stop.set()
         self._watcher.join(timeout=5)
         self.api.stop()
@@ -257,17 +262,32 @@ class LocalStack:
             return None
 
     def wait_for_job(self, job_id: str, timeout: float = 120.0) -> JobEnd:
-        """Block until the job has a result or an error document (or ``timeout`` passes)."""
+        """Block until the job has a result or an error document (or ``timeout`` passes).
+
+        Woken by moto's report of the execution's end; until then the documents are looked at once a
+        second (a job turned away before it has an execution writes only its error document), after it
+        every 0.1 s (the failure recorder writes error.json after the end).
+        """
         deadline = time.monotonic() + timeout
+        ended = self._end_of(self.execution_arn(job_id))
         while True:
             result = self.read_json(f"results/{job_id}/result.json")
             error = self.read_json(f"failed/{job_id}/error.json")
-            status = self._execution_status(job_id)
-            if (result or error) and status != "RUNNING":
-                return JobEnd(job_id, status or "NONE", result, error)
+            if result or error:
+                status = self._execution_status(job_id)
+                if status != "RUNNING":
+                    return JobEnd(job_id, status or "NONE", result, error)
             if time.monotonic() > deadline:
+                status = self._execution_status(job_id)
                 raise TimeoutError(f"job {job_id} did not end within {timeout:.0f}s (execution: {status})")
-            time.sleep(0.1)
+            if ended.is_set():
+                time.sleep(0.1)
+            else:
+                ended.wait(timeout=1.0)
+
+    def _end_of(self, execution_arn: str) -> threading.Event:
+        with self._ends_lock:
+            return self._ends.setdefault(execution_arn, threading.Event())
 
     def _execution_status(self, job_id: str) -> str | None:
         try:
@@ -294,28 +314,29 @@ class LocalStack:
 
     # -- EventBridge stand-in --------------------------------------------------------------------
 
-    def _watch_executions(self) -> None:
+    def _heard_of_an_end(self, execution: Any) -> None:
+        arn = str(execution.exec_arn)
+        self._end_of(arn).set()
+        self._ended.put(arn)
+
+    def _deliver_status_changes(self) -> None:
+        """EventBridge's rules on execution status changes, from the template, for the ends moto reports."""
         targets = [(logical_id, p) for logical_id, f in self.plan.functions.items() for p in f.eventbridge_patterns]
-        watched = sorted({s for _, p in targets for s in p.get("detail", {}).get("status", [])})
-        while not self._stop.wait(0.3):
-            for status in watched:
-                try:
-                    listed = self.sfn.list_executions(
-                        stateMachineArn=self.state_machine_arn,
-                        statusFilter=status,
-                    )
-                except Exception:  # the server may be stopping; the next round tries again
-                    log.debug("listing %s executions failed", status, exc_info=True)
-                    continue
-                for execution in listed["executions"]:
-                    arn = execution["executionArn"]
-                    if arn in self._reported:
-                        continue
-                    self._reported.add(arn)
-                    event = self._status_event(arn)
-                    for logical_id, pattern in targets:
-                        if matches(pattern, event):
-                            self.runtime.invoke_async(self.moto_function(logical_id), event)
+        while not self._stop.is_set():
+            try:
+                arn = self._ended.get(timeout=0.3)
+            except queue.Empty:
+                continue
+            if not arn.startswith(self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":"):
+                continue
+            try:
+                event = self._status_event(arn)
+            except Exception:  # the server may be stopping
+                log.debug("describing %s failed", arn, exc_info=True)
+                continue
+            for logical_id, pattern in targets:
+                if matches(pattern, event):
+                    self.runtime.invoke_async(self.moto_function(logical_id), event)
 
     def _status_event(self, execution_arn: str) -> dict[str, Any]:
         described = self.sfn.describe_execution(executionArn=execution_arn)

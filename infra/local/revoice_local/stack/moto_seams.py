@@ -1,0 +1,167 @@
+"""Where the local stack reaches into moto for atomicity, speed and events (beside the Lambda and IAM seams).
+
+- **DynamoDB's atomic writes.** moto checks a ``ConditionExpression`` and then writes without a lock, so
+  two threads can both pass the same condition; DynamoDB does the two atomically, and revoice relies on
+  that (the generation-slot lease, voice holds, job claims). One lock around moto's DynamoDB handler
+  serialises exactly its work on the table, after the request was read and dispatched.
+- **One parse per definition.** moto parses the ASL (ANTLR) on every StartExecution; the parse tree of
+  a definition never changes, so it is kept, and only the cheap step from tree to evaluation components
+  (which carry per-run state in some kinds of state) runs per execution.
+- **Dispatch once per service.** moto's server finds the backend for every request under one lock, by
+  listing its modules and checking directories; a signed request's service and region (its credential
+  scope) always lead to the same backend, so that answer is kept per scope.
+- **Execution ends as events.** moto's interpreter reports an execution's end to its communication
+  object; listeners hear of it there (the EventBridge stand-in), instead of polling ListExecutions.
+- **One JSONPath parse per path.** moto builds a PLY parser (its tables, its lexer rules by reflection)
+  for every ``$.path`` it evaluates: a quarter of the interpreter's time in a 60-job batch. A parsed
+  path is an immutable tree that ``find`` only reads, so each path is parsed once.
+- **One Lambda client per region and server.** moto's interpreter makes a new boto3 client for every Lambda task
+  (botocore's client creation is a tenth of the local stack's CPU in a batch). boto3 clients are
+  thread-safe; one per region and moto server, with moto's own settings and a pool as large as the executions that may
+  call it at once, serves them all.
+
+Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+DYNAMODB = ("moto.dynamodb.responses", "DynamoHandler", "call_action")
+ASL_PARSER = ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser", "parse")
+EXECUTION_END = ("moto.stepfunctions.parser.backend.execution", "BaseExecutionWorkerCommunication", "terminated")
+DISPATCH = ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication", "get_application")
+SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH)
+# Module-level names moto's interpreter calls: (module, name).
+JSONPATH_PARSE = (
+    ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
+    ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse"),
+)
+LAMBDA_CLIENT = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils", "boto_client_for")
+NAMES = (*JSONPATH_PARSE, LAMBDA_CLIENT)
+LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a Lambda task at once
+
+_dynamodb_lock = threading.RLock()
+_end_listeners: list[Callable[[Any], None]] = []
+_originals: dict[tuple[str, ...], Any] = {}  # (module, class, method); class is "" for a module name
+
+
+def seam_targets() -> dict[tuple[str, str, str], type]:
+    found = {}
+    for module_name, class_name, method in SEAMS:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        if cls is None or not callable(getattr(cls, method, None)):
+            raise RuntimeError(f"moto no longer has {module_name}.{class_name}.{method}: pin moto or move the seam")
+        found[(module_name, class_name, method)] = cls
+    return found
+
+
+def name_targets() -> dict[tuple[str, str], Any]:
+    found = {}
+    for module_name, name in NAMES:
+        module = importlib.import_module(module_name)
+        if not callable(getattr(module, name, None)):
+            raise RuntimeError(f"moto no longer calls {module_name}.{name}: pin moto or move the seam")
+        found[(module_name, name)] = module
+    return found
+
+
+def install() -> None:
+    """Idempotent: the seams wrap moto's originals once per process."""
+    targets = seam_targets()
+    for seam, cls in targets.items():
+        _originals.setdefault(seam, getattr(cls, seam[2]))
+    targets[DYNAMODB].call_action = _atomic_dynamodb  # type: ignore[attr-defined]
+    targets[ASL_PARSER].parse = staticmethod(_parse_once)  # type: ignore[attr-defined]
+    targets[EXECUTION_END].terminated = _terminated  # type: ignore[attr-defined]
+    targets[DISPATCH].get_application = _dispatch  # type: ignore[attr-defined]
+    modules = name_targets()
+    for (module_name, name), module in modules.items():
+        _originals.setdefault((module_name, "", name), getattr(module, name))
+    for module_name, name in JSONPATH_PARSE:
+        parse = _originals[(module_name, "", name)]
+        setattr(modules[(module_name, name)], name, lru_cache(maxsize=1024)(parse))
+    setattr(modules[LAMBDA_CLIENT], LAMBDA_CLIENT[1], _lambda_client)
+
+
+def on_execution_end(listener: Callable[[Any], None]) -> None:
+    _end_listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[Any], None]) -> None:
+    if listener in _end_listeners:
+        _end_listeners.remove(listener)
+
+
+def _atomic_dynamodb(self: Any) -> Any:
+    with _dynamodb_lock:
+        return _originals[DYNAMODB](self)
+
+
+@lru_cache(maxsize=32)
+def _tree(definition: str) -> Any:
+    return _originals[ASL_PARSER](definition)[1]
+
+
+def _parse_once(definition: str) -> tuple[Any, Any]:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    tree = _tree(definition)
+    return Preprocessor().visit(tree), tree
+
+
+_dispatched: dict[tuple[str, str], Any] = {}
+
+
+def _dispatch(self: Any, environ: dict[str, Any]) -> Any:
+    scope = str(environ.get("HTTP_AUTHORIZATION", "")).partition("Credential=")[2].split("/")
+    if len(scope) < 4 or str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
+        return _originals[DISPATCH](self, environ)
+    key = (scope[2], scope[3])  # region, service
+    app = _dispatched.get(key)
+    if app is None:
+        app = _dispatched[key] = _originals[DISPATCH](self, environ)
+    return app
+
+
+_clients: dict[tuple[str, str, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _lambda_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    from moto.settings import moto_server_port
+
+    key = (region, service, moto_server_port())  # each local stack's server has a port of its own
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _pooled(region, service)
+        return client
+
+
+def _pooled(region: str, service: str) -> Any:
+    """A client like the one moto's ``boto_client_for`` makes (its key, endpoint and settings), pooled."""
+    import boto3
+    from botocore.config import Config
+
+    model = _originals[(LAMBDA_CLIENT[0], "", LAMBDA_CLIENT[1])](region=region, service=service)
+    credentials = model._request_signer._credentials
+    session: Any = boto3.session.Session()  # the service name is a variable: no overload types it
+    return session.client(
+        service,
+        region_name=region,
+        endpoint_url=model.meta.endpoint_url,
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        config=model.meta.config.merge(Config(max_pool_connections=LAMBDA_POOL)),
+    )
+
+
+def _terminated(self: Any) -> None:
+    _originals[EXECUTION_END](self)
+    for listener in list(_end_listeners):
+        listener(self.execution)
