@@ -37,20 +37,36 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _options(before_the_command: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name. After it they carry no defaults, so a
+    command that is not given one keeps what was given before it (argparse's defaults would override)."""
+
+    def default(value: object) -> object:
+        return value if before_the_command else argparse.SUPPRESS
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    common.add_argument("--stack", metavar="NAME", help="a deployed stack (default: the local stack)")
+    common.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks and debug logs")
+    common.add_argument(
+        "--stack", metavar="NAME", default=default(None), help="a deployed stack (default: the local stack)"
+    )
     common.add_argument(
         "--local-state",
         type=Path,
-        default=DEFAULT_STATE,
+        default=default(DEFAULT_STATE),
         metavar="FILE",
         help=f"where `revoice local` records its endpoints (default {DEFAULT_STATE})",
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _options(before_the_command=False)
     parser = argparse.ArgumentParser(
-        prog="revoice", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="revoice",
+        description=__doc__,
+        parents=[_options(before_the_command=True)],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
