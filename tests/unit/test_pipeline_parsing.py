@@ -12,7 +12,7 @@ from revoice.pipeline import layout
 from revoice.pipeline.errors import JobInputError, SyncStepError, TransientStepError, from_sync, parse_error_message
 from revoice.pipeline.failure import describe
 from revoice.pipeline.job_id import is_job_id, job_id_for
-from revoice.pipeline.manifest import manifest_from_metadata, parse_manifest
+from revoice.pipeline.manifest import manifest_from_metadata, parse_manifest, validate_manifest
 from revoice.pipeline.video_check import looks_like_video
 from revoice.sync.errors import SyncApiError, SyncJobFailed, SyncTransportError
 
@@ -189,3 +189,22 @@ def test_a_manifest_asking_for_a_day_of_polling_every_second_is_polled_less_ofte
         RunConfig(), JobManifest(source="media/a.mp4", script="Hello.", poll_seconds=2, timeout_seconds=600)
     )
     assert (short.poll_seconds, short.max_generation_polls) == (2, 300)  # what it asked for, as it fits
+
+
+def test_a_manifest_may_spell_its_fields_as_revoice_writes_them_in_result_json() -> None:
+    manifest = validate_manifest(
+        {"source": "in/a.mp4", "script": "Hi.", "syncMode": "loop", "outputName": "fr", "pollSeconds": 5}
+    )
+    assert (manifest.sync_mode, manifest.output_name, manifest.poll_seconds) == ("loop", "fr", 5)
+
+
+def test_a_field_given_in_both_spellings_is_refused_by_name() -> None:
+    with pytest.raises(JobInputError) as caught:
+        validate_manifest({"source": "in/a.mp4", "script": "Hi.", "sync_mode": "loop", "syncMode": "cut_off"})
+    assert "'sync_mode' and 'syncMode' are one field" in str(caught.value)
+
+
+def test_a_bad_value_is_reported_under_the_spelling_the_manifest_used() -> None:
+    with pytest.raises(JobInputError) as caught:
+        validate_manifest({"source": "in/a.mp4", "script": "Hi.", "syncMode": "stretch"})
+    assert "'syncMode': Input should be" in str(caught.value)

@@ -12,7 +12,8 @@ import re
 from email.header import decode_header, make_header
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from revoice.pipeline.errors import JobInputError
 from revoice.sync.models import MAX_SCRIPT_CHARS, Model, SyncMode
@@ -37,6 +38,12 @@ METADATA_FIELDS = (
 )
 
 
+def _either_spelling(name: str) -> AliasChoices:
+    """revoice writes its JSON in camelCase (``result.json``, the HTTP API); a manifest may use that spelling
+    or the snake_case it has always taken."""
+    return AliasChoices(name, to_camel(name))
+
+
 class JobManifest(BaseModel):
     """One job. Sources are keys in the jobs bucket; the target defaults to the source."""
 
@@ -46,14 +53,22 @@ class JobManifest(BaseModel):
     target: str | None = Field(default=None, description="key of the video to lip-sync (default: source)")
     script: str = Field(description="the new line to speak, 1-5000 characters")
     model: Model | None = None
-    sync_mode: SyncMode = "bounce"
-    output_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,200}$")
-    voice_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.-]{1,48}$")
+    sync_mode: SyncMode = Field(default="bounce", validation_alias=_either_spelling("sync_mode"))
+    output_name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,200}$", validation_alias=_either_spelling("output_name")
+    )
+    voice_name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9 _.-]{1,48}$", validation_alias=_either_spelling("voice_name")
+    )
     speech: Literal["tts", "text"] = Field(default="tts", description="TTS then lip-sync, or text into generate")
     stability: float | None = Field(default=None, ge=0, le=1)
-    similarity_boost: float | None = Field(default=None, ge=0, le=1)
-    poll_seconds: int | None = Field(default=None, ge=1, le=300)
-    timeout_seconds: int | None = Field(default=None, ge=5, le=86_400)
+    similarity_boost: float | None = Field(
+        default=None, ge=0, le=1, validation_alias=_either_spelling("similarity_boost")
+    )
+    poll_seconds: int | None = Field(default=None, ge=1, le=300, validation_alias=_either_spelling("poll_seconds"))
+    timeout_seconds: int | None = Field(
+        default=None, ge=5, le=86_400, validation_alias=_either_spelling("timeout_seconds")
+    )
     callback: bool = Field(default=True, description="wait for sync. labs' webhook where the stack has one")
     voice: Literal["reuse", "fresh", "ephemeral"] = Field(
         default="reuse", description="reuse a clone of the same source, clone afresh, or clone and delete after"
@@ -62,7 +77,21 @@ class JobManifest(BaseModel):
         default=None,
         pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
         description="speak in this existing voice (a clone or a built-in); no cloning",
+        validation_alias=_either_spelling("voice_id"),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _each_field_once(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            twice = [
+                f"'{name}' and '{to_camel(name)}'"
+                for name in cls.model_fields
+                if name in data and to_camel(name) in data and name != to_camel(name)
+            ]
+            if twice:
+                raise ValueError(f"{', '.join(twice)} are one field: give it once")
+        return data
 
     @model_validator(mode="after")
     def _one_voice_choice(self) -> JobManifest:
