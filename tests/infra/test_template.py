@@ -339,18 +339,12 @@ PHYSICAL_NAMES = {
 
 def _translated_names(stack_name: str) -> dict[str, str]:
     """Every physical name the translated template sets, resolved for ``stack_name``."""
-    from revoice_local.stack.template import REGION, UnsupportedIntrinsic
+    from revoice_local.stack.template import UnsupportedIntrinsic, pseudo_parameters
     from revoice_local.stack.translate import translated
 
-    pseudo = {
-        "AWS::StackName": stack_name,
-        "AWS::StackId": stack_id(stack_name),
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-    resolve = Resolver(pseudo, {}, {"WebhooksOn": True, "HasWebhookBaseUrl": False, "HasAlarmEmail": True})
+    resolve = Resolver(
+        pseudo_parameters(stack_name), {}, {"WebhooksOn": True, "HasWebhookBaseUrl": False, "HasAlarmEmail": True}
+    )
     names = {}
     for logical_id, resource in translated()["Resources"].items():
         key = PHYSICAL_NAMES.get(resource["Type"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -12,30 +12,11 @@ import pytest
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.fetch import download_key, fetch_sources
 from revoice.pipeline.state import JobState
-from revoice.pipeline.stores import ObjectInfo
+from tests.unit.fakes import MemoryBucket
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
 PUBLIC = {"videos.example.com": ["93.184.216.34"]}
-
-
-class Bucket:
-    """The jobs bucket, in memory."""
-
-    bucket = "jobs"
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
-        self.objects[key] = stream.read()
-
-    def head(self, key: str) -> ObjectInfo | None:
-        body = self.objects.get(key)
-        return None if body is None else ObjectInfo(key, len(body), "etag", None, {})
-
-    def first_bytes(self, key: str, count: int) -> bytes:
-        return self.objects[key][:count]
 
 
 class Jobs:
@@ -58,7 +39,7 @@ def _http(routes: dict[str, httpx.Response]) -> httpx.Client:
 
 
 def test_url_sources_are_copied_and_the_manifest_then_names_the_copies() -> None:
-    bucket, jobs = Bucket(), Jobs()
+    bucket, jobs = MemoryBucket(), Jobs()
     url = "https://videos.example.com/talks/speaker.mp4"
     state = _state(source=url)
     moved = fetch_sources(
@@ -81,7 +62,7 @@ def test_a_url_that_is_not_a_video_fails_the_step_like_a_key_would() -> None:
     with pytest.raises(JobInputError) as caught:
         fetch_sources(
             _state(source=url),
-            store=Bucket(),  # type: ignore[arg-type]
+            store=MemoryBucket(),  # type: ignore[arg-type]
             jobs=Jobs(),  # type: ignore[arg-type]
             http=_http({url: httpx.Response(200, content=b"not a video at all")}),
             resolver=lambda host: PUBLIC.get(host, []),

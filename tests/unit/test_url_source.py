@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import IO
-
 import httpx
 import pytest
 
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.url_source import check_url, copy_url
+from tests.unit.fakes import MemoryBucket
 
 PUBLIC = {"videos.example.com": ["93.184.216.34"], "cdn.example.com": ["2606:2800:220:1::1"]}
 
@@ -44,22 +43,12 @@ def test_urls_that_could_reach_inside_the_network_are_refused(url: str, code: st
     assert caught.value.code == code
 
 
-class Bucket:
-    bucket = "b"
-
-    def __init__(self) -> None:
-        self.stored: dict[str, bytes] = {}
-
-    def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
-        self.stored[key] = stream.read()
-
-
 def _client(routes: dict[str, httpx.Response]) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(lambda request: routes[str(request.url)]))
 
 
 def test_a_public_video_is_streamed_into_the_bucket() -> None:
-    bucket = Bucket()
+    bucket = MemoryBucket()
     client = _client({"https://videos.example.com/a.mp4": httpx.Response(200, content=b"video-bytes")})
     copy_url(
         "https://videos.example.com/a.mp4",
@@ -69,11 +58,11 @@ def test_a_public_video_is_streamed_into_the_bucket() -> None:
         client=client,
         resolver=resolver,
     )
-    assert bucket.stored == {"media/j/a.mp4": b"video-bytes"}
+    assert bucket.objects == {"media/j/a.mp4": b"video-bytes"}
 
 
 def test_a_redirect_into_the_private_network_is_refused() -> None:
-    bucket = Bucket()
+    bucket = MemoryBucket()
     client = _client(
         {
             "https://videos.example.com/a.mp4": httpx.Response(
@@ -90,7 +79,7 @@ def test_a_redirect_into_the_private_network_is_refused() -> None:
             client=client,
             resolver=resolver,
         )
-    assert bucket.stored == {}
+    assert bucket.objects == {}
 
 
 def test_a_body_over_the_limit_is_refused_whatever_content_length_says() -> None:
@@ -99,7 +88,7 @@ def test_a_body_over_the_limit_is_refused_whatever_content_length_says() -> None
         copy_url(
             "https://videos.example.com/big.mp4",
             "k",
-            store=Bucket(),
+            store=MemoryBucket(),
             max_bytes=100,
             client=client,
             resolver=resolver,
@@ -113,7 +102,7 @@ def test_a_missing_remote_file_is_a_clear_input_error() -> None:
         copy_url(
             "https://videos.example.com/gone.mp4",
             "k",
-            store=Bucket(),
+            store=MemoryBucket(),
             max_bytes=100,
             client=client,
             resolver=resolver,

@@ -125,16 +125,14 @@ def park_token(
     parked = wire(state.generation)
     row = store.park(state.generation.id, token, parked, state.job.id)
     if row.webhook is not None:
-        slots.hand_over(state.job.id, resumer.wake)
-        resumer.resume(token, merged(parked, Generation.model_validate(row.webhook)))
+        _resume_ended(state.job.id, token, parked, Generation.model_validate(row.webhook), resumer, slots)
         return "resumed-by-earlier-webhook"
     try:
         current = sync.get_generation(state.generation.id)
     except SyncError as error:
         raise from_sync(error, "checking the generation before waiting for its webhook") from error
     if current.finished:
-        slots.hand_over(state.job.id, resumer.wake)
-        resumer.resume(token, merged(parked, current))
+        _resume_ended(state.job.id, token, parked, current, resumer, slots)
         return "resumed-already-finished"
     return "parked"
 
@@ -149,6 +147,20 @@ def webhook_arrived(
     row = store.arrived(generation.id, raw)
     if row.token is None or row.generation is None:
         return "stored"
-    if row.job_id is not None:
-        slots.hand_over(row.job_id, resumer.wake)
-    return "resumed" if resumer.resume(row.token, merged(row.generation, generation)) else "duplicate"
+    return (
+        "resumed" if _resume_ended(row.job_id, row.token, row.generation, generation, resumer, slots) else "duplicate"
+    )
+
+
+def _resume_ended(
+    job_id: str | None,
+    token: str,
+    parked: dict[str, Any],
+    finished: Generation,
+    resumer: Resumer,
+    slots: SlotReleaser,
+) -> bool:
+    """The generation has ended: its slot goes to the next job in line first, then the job resumes."""
+    if job_id is not None:  # rows parked before rows named their job: the store step gives the slot back
+        slots.hand_over(job_id, resumer.wake)
+    return resumer.resume(token, merged(parked, finished))

@@ -45,6 +45,10 @@ API_PREFIX = "/2018-06-01/runtime"
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on a function's init phase
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 ASYNC_RETRIES = 2
+# Busy environments per function at once. Lambda would start one per concurrent call, each on a CPU of its
+# own; on a laptop's few cores that many cold starts at once only slow each other down, so calls wait for
+# a free environment (as Lambda queues an asynchronous call it cannot run yet), the oldest job's first.
+MAX_ENVIRONMENTS = max(2, os.cpu_count() or 1)
 log = logging.getLogger(__name__)
 
 Credentials = dict[str, str]
@@ -107,8 +111,6 @@ class Invocations:
     by_function: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     cold_starts: Counter[str] = field(default_factory=Counter)
-    # (function, seconds waiting for an environment, seconds running, cold) per call, for the benchmarks
-    timings: list[tuple[str, float, float, bool]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[Callable[[str, Any], None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -227,7 +229,6 @@ class ExecutionEnvironment:
         self._ready = threading.Event()
         self._closing = False
         self.init_error: dict[str, Any] | None = None
-        self.served = False  # whether it has run an invocation (the first one pays its cold start)
         self.log = logging.getLogger(f"revoice.lambda.{config.logical_id}")
         self.log_stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         threading.Thread(
@@ -429,7 +430,6 @@ class LambdaRuntime:
         region: str,
         credentials: Callable[[str, str], Credentials],
         logical_ids: dict[str, str],
-        max_environments: int | None = None,
     ) -> None:
         self.python, self.packages, self.runtime_dir = python, packages, runtime_dir
         self.aws_endpoint, self.region, self.credentials = aws_endpoint, region, credentials
@@ -441,10 +441,6 @@ class LambdaRuntime:
         self._busy: set[ExecutionEnvironment] = set()
         self._lock = threading.Lock()
         self._stopped = False
-        # Lambda would start an environment per concurrent call on a CPU of its own; on a laptop's few cores
-        # that many cold starts at once only slow each other down, so calls wait for a free environment
-        # (as Lambda queues an asynchronous call it cannot run yet), the oldest job's first.
-        self.max_environments = max_environments or max(2, os.cpu_count() or 1)
         self._capacity: dict[str, _Gate] = {}
 
     # -- invoking --------------------------------------------------------------------------------
@@ -456,13 +452,8 @@ class LambdaRuntime:
         decoded = json.loads(payload)
         for hook in list(self.invocations.hooks):
             hook(config.name, decoded)
-        asked = time.monotonic()
         with self._environment(config, _priority(decoded)) as environment:
-            began = time.monotonic()
-            cold = not environment.served
             answer, error = environment.invoke(payload)
-            environment.served = True
-        self.invocations.timings.append((config.logical_id, began - asked, time.monotonic() - began, cold))
         self.invocations.count(config.name, None if error is None else str(error.get("errorType", "Unknown")))
         return answer.decode(), error is not None, ""
 
@@ -487,7 +478,7 @@ class LambdaRuntime:
     @contextmanager
     def _environment(self, config: FunctionConfig, priority: str = "") -> Iterator[ExecutionEnvironment]:
         with self._lock:
-            gate = self._capacity.setdefault(config.name, _Gate(self.max_environments))
+            gate = self._capacity.setdefault(config.name, _Gate(MAX_ENVIRONMENTS))
         gate.enter(priority)
         try:
             environment = self._take(config)

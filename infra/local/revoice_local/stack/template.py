@@ -147,6 +147,18 @@ def stack_id(stack_name: str) -> str:
     return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{uuid.uuid5(uuid.NAMESPACE_URL, stack_name)}"
 
 
+def pseudo_parameters(stack_name: str) -> dict[str, str]:
+    """What ``!Ref AWS::...`` resolves to in a stack of that name, as CloudFormation would set it."""
+    return {
+        "AWS::StackName": stack_name,
+        "AWS::StackId": stack_id(stack_name),
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return dict(yaml_parse(path.read_text()))
 
@@ -169,16 +181,7 @@ def plan(
         raise ValueError(f"template parameters without a value: {', '.join(missing)}")
     resources: dict[str, dict[str, Any]] = template["Resources"]
     refs: dict[str, Any] = {k: str(v) for k, v in params.items()}
-    refs.update(
-        {
-            "AWS::StackName": stack_name,
-            "AWS::StackId": stack_id(stack_name),
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-    )
+    refs.update(pseudo_parameters(stack_name))
     attributes: dict[str, Any] = {}
     early = Resolver(refs, attributes, {})
     for logical_id, resource in resources.items():
