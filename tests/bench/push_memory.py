@@ -60,9 +60,10 @@ def _put_object(size: int) -> None:
 
 def _push(emulator_url: str, api_key: str) -> dict[str, float]:
     """Run the push step as its Lambda would, and report this process's memory."""
+    from revoice.pipeline.clock import now
     from revoice.pipeline.manifest import JobManifest
-    from revoice.pipeline.state import JobRef, JobState, RunConfig, utcnow
-    from revoice.pipeline.steps import push_media
+    from revoice.pipeline.push import push_media
+    from revoice.pipeline.state import JobRef, JobState, RunConfig
     from revoice.pipeline.stores import ObjectStore
     from revoice.sync import SyncClient
 
@@ -71,9 +72,7 @@ def _push(emulator_url: str, api_key: str) -> dict[str, float]:
             pass
 
     state = JobState(
-        job=JobRef(
-            id="bench-0000000000000000", bucket=BUCKET, key="inbox/bench.json", version="v", received_at=utcnow()
-        ),
+        job=JobRef(id="bench-0000000000000000", bucket=BUCKET, key="inbox/bench.json", version="v", received_at=now()),
         manifest=JobManifest(source=KEY, script="bench"),
         config=RunConfig(),
     )

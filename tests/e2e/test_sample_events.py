@@ -51,6 +51,16 @@ def test_the_aborted_sample_is_recorded_by_the_failure_handler(stack: LocalStack
     assert stack.read_json(f"failed/{event['detail']['name']}/error.json") == document
 
 
+@pytest.mark.parametrize("name", ["lipsync-start.json", "lipsync-poll.json", "slot-wait.json", "callback-wait.json"])
+def test_every_lipsync_sample_names_its_operation_and_carries_a_job_state(name: str) -> None:
+    from revoice.pipeline.contract import LipsyncOperation
+
+    event = load(name)
+    operation = LipsyncOperation(event["operation"])
+    assert JobState.model_validate(event["state"]).job.id
+    assert ("taskToken" in event) is (operation is not LipsyncOperation.GENERATE)
+
+
 def test_the_callback_wait_sample_is_a_job_state_and_a_task_token() -> None:
     event = load("callback-wait.json")
     assert JobState.model_validate(event["state"]).generation is not None

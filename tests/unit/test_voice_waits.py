@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import pytest
 
-from revoice.pipeline import voice_lifecycle
+from revoice.pipeline import voice
 from revoice.pipeline.state import JobState, RunConfig
-from revoice.pipeline.voice_lifecycle import MAX_SLOTS_FREED, MAX_VOICE_WAIT_SECONDS, ensure_voice
+from revoice.pipeline.voice import MAX_SLOTS_FREED, MAX_VOICE_WAIT_SECONDS, ensure_voice
 from revoice.sync.errors import SyncApiError
 from revoice.sync.models import Voice
 
@@ -54,7 +54,7 @@ def test_the_hourly_clone_limit_makes_the_job_wait_as_long_as_sync_labs_says(ret
 
 def test_the_documented_429_without_retry_after_waits_for_the_clone_window_instead_of_failing() -> None:
     """The rate-limit pages document the body only: 10 clones an hour, and no word of when."""
-    from revoice.pipeline.voice_lifecycle import CLONE_WINDOW_WAIT_SECONDS
+    from revoice.pipeline.voice import CLONE_WINDOW_WAIT_SECONDS
 
     state = _ask_for_a_voice(None)
     assert state.voice is None
@@ -98,7 +98,7 @@ class _RunningJobs(_Jobs):
 
 
 def _clone_into_full_slots(sync: _FullSlots, registry: _Registry, monkeypatch: pytest.MonkeyPatch) -> JobState:
-    monkeypatch.setattr(voice_lifecycle, "free_a_slot", sync.free_a_slot)
+    monkeypatch.setattr(voice, "free_a_slot", sync.free_a_slot)
     return ensure_voice(
         _fresh_voice_job(), sync=cast(Any, sync), registry=cast(Any, registry), jobs=cast(Any, _RunningJobs())
     )

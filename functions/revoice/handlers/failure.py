@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
 from revoice.pipeline.failure import failed_job_id, failed_jobs_voice, record_failure
-from revoice.pipeline.voice_lifecycle import release_voice
+from revoice.pipeline.voice import release_voice
 
 
 @logger.inject_lambda_context(clear_state=True)

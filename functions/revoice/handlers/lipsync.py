@@ -1,5 +1,8 @@
-"""Task: start the lip-sync generation (or join the line for a generation slot), park the task token for
-its webhook, or check on it."""
+"""Task: the lip-sync function's three operations, each named by the state machine.
+
+One function serves them (rather than three) because they share the client, the slots and the
+callbacks, and a warm container keeps all three ready.
+"""
 
 from typing import Any
 
@@ -7,24 +10,34 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import callbacks, jobs, logger, resumer, slots, sync_client
 from revoice.pipeline.callbacks import park_token
+from revoice.pipeline.contract import LipsyncOperation
+from revoice.pipeline.lipsync import join_the_line, lipsync
 from revoice.pipeline.state import JobState
-from revoice.pipeline.steps import join_the_line, lipsync
+
+
+def generate(state: JobState) -> dict[str, Any]:
+    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots(), wake=resumer().wake).wire()
+
+
+def join_line(state: JobState, token: str) -> dict[str, Any]:
+    outcome = join_the_line(state, token, slots=slots(), wake=resumer().wake)
+    logger.info("waiting for a generation slot", extra={"outcome": outcome})
+    return {"outcome": outcome}
+
+
+def await_callback(state: JobState, token: str) -> dict[str, Any]:
+    outcome = park_token(state, token, store=callbacks(), resumer=resumer(), sync=sync_client(), slots=slots())
+    logger.info("waiting for the completion webhook", extra={"outcome": outcome})
+    return {"outcome": outcome}
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "taskToken" in event:
-        state = JobState.model_validate(event["state"])
-        logger.set_correlation_id(state.job.id)
-        if event.get("waitFor") == "slot":
-            outcome = join_the_line(state, event["taskToken"], slots=slots(), wake=resumer().wake)
-            logger.info("waiting for a generation slot", extra={"outcome": outcome})
-            return {"outcome": outcome}
-        outcome = park_token(
-            state, event["taskToken"], store=callbacks(), resumer=resumer(), sync=sync_client(), slots=slots()
-        )
-        logger.info("waiting for the completion webhook", extra={"outcome": outcome})
-        return {"outcome": outcome}
-    state = JobState.model_validate(event)
+    operation = LipsyncOperation(event["operation"])
+    state = JobState.model_validate(event["state"])
     logger.set_correlation_id(state.job.id)
-    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots(), wake=resumer().wake).wire()
+    if operation is LipsyncOperation.GENERATE:
+        return generate(state)
+    if operation is LipsyncOperation.JOIN_THE_LINE:
+        return join_line(state, event["taskToken"])
+    return await_callback(state, event["taskToken"])

@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, store, sync_client
+from revoice.pipeline.push import push_media
 from revoice.pipeline.state import JobState
-from revoice.pipeline.steps import push_media
 
 
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)

@@ -7,8 +7,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
 from revoice.pipeline.state import JobState
-from revoice.pipeline.steps import store_results
-from revoice.pipeline.voice_lifecycle import release_voice
+from revoice.pipeline.store import store_results
+from revoice.pipeline.voice import release_voice
 
 
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import jobs, logger, sync_client, voices
 from revoice.pipeline.state import JobState
-from revoice.pipeline.voice_lifecycle import ensure_voice
+from revoice.pipeline.voice import ensure_voice
 
 
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
+from revoice.pipeline.clock import now, stamp
 from revoice.pipeline.errors import from_sync
-from revoice.pipeline.state import GenerationState, JobState, utcnow, wire
+from revoice.pipeline.state import GenerationState, JobState, wire
 from revoice.pipeline.stores import error_code
 from revoice.sync.errors import SyncError
 from revoice.sync.models import Generation
@@ -75,7 +76,7 @@ class CallbackStore:
         return self._set(generation_id, taskToken=token, generation=json.dumps(generation), jobId=job_id)
 
     def arrived(self, generation_id: str, webhook: dict[str, Any]) -> CallbackRow:
-        return self._set(generation_id, webhook=json.dumps(webhook), webhookAt=utcnow())
+        return self._set(generation_id, webhook=json.dumps(webhook), webhookAt=stamp())
 
 
 class Resumer:
@@ -111,7 +112,7 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
         "error": finished.error,
         "error_code": finished.error_code,
         "synthesized_audio_url": finished.synthesized_audio_url,
-        "finished_at": utcnow(),
+        "finished_at": now(),
     }
     kept = {k: v for k, v in update.items() if v is not None or k in ("status", "done", "succeeded")}
     return wire(section.model_copy(update=kept))

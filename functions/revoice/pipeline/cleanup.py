@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from revoice.pipeline.state import utcnow
-from revoice.pipeline.voice_lifecycle import JobIsRunning, release_stale_holders
+from revoice.pipeline.clock import stamp
+from revoice.pipeline.voice import JobIsRunning, release_stale_holders
 from revoice.pipeline.voices import VoiceRecord, VoiceRegistry, clone_created_at
 from revoice.sync.errors import SyncApiError, SyncError
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 class CleanupReport:
     dry_run: bool
     ttl_hours: float
-    started_at: str = field(default_factory=utcnow)
+    started_at: str = field(default_factory=stamp)
     finished_at: str = ""
     deleted: list[dict[str, Any]] = field(default_factory=list)
     kept: list[dict[str, Any]] = field(default_factory=list)
@@ -90,7 +89,7 @@ def sweep(
                     job_id=None,
                     created_at=created.isoformat().replace("+00:00", "Z"),
                 )
-    report.finished_at = utcnow()
+    report.finished_at = stamp()
     return report
 
 
@@ -138,4 +137,4 @@ def _delete(
             return
     if registry is not None:
         registry.forget(voice_id)
-    report.deleted.append(entry | {"deletedAt": datetime.now(UTC).isoformat()})
+    report.deleted.append(entry | {"deletedAt": stamp()})

@@ -53,6 +53,11 @@ class BusyStepError(TransientStepError):
     (the state machine has a longer retry rule for this class than for other transient errors)."""
 
 
+class VoiceSlotsBusy(TransientStepError):
+    """Every clone slot is held by a running job: the voice step comes back without a voice and the state
+    machine waits for one to finish."""
+
+
 def from_sync(error: SyncError, doing: str) -> StepError:
     """The step error for a sync. labs error met while ``doing`` something."""
     code = error.error_code

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from revoice.pipeline import layout
+from revoice.pipeline.clock import stamp
+from revoice.pipeline.contract import JOB_FAILED, describe_step
 from revoice.pipeline.errors import ADVICE, parse_error_message
-from revoice.pipeline.state import STEP_DESCRIPTIONS, utcnow
 from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.models import GENERATION_TERMINAL
 
@@ -36,7 +37,7 @@ def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable)
     if store.exists(layout.result_key(job_id)):
         document["ignored"] = "the job's result is already stored; nothing was marked failed"
         return document
-    if status_change and document["errorType"] == "JobFailed" and store.exists(layout.error_key(job_id)):
+    if status_change and document["errorType"] == JOB_FAILED and store.exists(layout.error_key(job_id)):
         # The execution ended FAILED on its way out of "Record failure": the document it wrote stays.
         document["ignored"] = "the job's failure is already recorded"
         return document
@@ -58,7 +59,7 @@ def _step_failed(state: dict[str, Any]) -> dict[str, Any]:
         "errorType": error_type,
         "trigger": job.get("key"),
         "source": state.get("manifest", {}).get("source"),
-        "failedAt": utcnow(),
+        "failedAt": stamp(),
     }
     sync_ids = {name: state[name]["id"] for name in ("voice", "tts", "generation") if isinstance(state.get(name), dict)}
     if sync_ids:
@@ -68,7 +69,7 @@ def _step_failed(state: dict[str, Any]) -> dict[str, Any]:
 
 def describe(error: dict[str, Any] | None, step: str, generation: dict[str, Any] | None) -> tuple[str, str, str]:
     """(errorCode, reason, errorType) for a caught error, or for a generation that ended badly."""
-    doing = STEP_DESCRIPTIONS.get(step, step)
+    doing = describe_step(step)
     if error is None:
         status = (generation or {}).get("status", "UNKNOWN")
         if status in GENERATION_TERMINAL:
@@ -119,11 +120,11 @@ def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
         "status": "FAILED",
         "step": step,
         "errorCode": EXECUTION_ENDS.get(status, "execution_failed"),
-        "reason": f"the job's execution {what} while {STEP_DESCRIPTIONS.get(step, step)}{because}",
+        "reason": f"the job's execution {what} while {describe_step(step)}{because}",
         "errorType": str(error or status),
         "trigger": trigger,
         "execution": detail.get("executionArn"),
-        "failedAt": utcnow(),
+        "failedAt": stamp(),
     }
 
 

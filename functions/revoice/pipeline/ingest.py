@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from revoice.pipeline import layout
+from revoice.pipeline.clock import now, stamp
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.history import polling
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import MAX_MANIFEST_BYTES, JobManifest, manifest_from_metadata, parse_manifest
-from revoice.pipeline.state import JobRef, JobState, RunConfig, utcnow
+from revoice.pipeline.state import JobRef, JobState, RunConfig
 from revoice.pipeline.stores import Executions, JobTable, ObjectForbidden, ObjectInfo, ObjectStore
 from revoice.pipeline.video_check import SNIFF_BYTES, looks_like_video
 
@@ -49,7 +50,7 @@ def ingest_object(
     except JobInputError as error:
         reject(job_id, key, error, store=store, jobs=jobs)
         return IngestOutcome(job_id, "rejected", str(error))
-    job = JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=utcnow())
+    job = JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=now())
     if start_job(job, manifest, config, executions=executions, jobs=jobs) is None:
         return IngestOutcome(job_id, "duplicate", "an execution for this object version already exists")
     return IngestOutcome(job_id, "started")
@@ -160,6 +161,6 @@ def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, j
         "errorCode": error.code,
         "reason": error.reason,
         "trigger": key,
-        "failedAt": utcnow(),
+        "failedAt": stamp(),
     }
     store.put_json(error_key, document)

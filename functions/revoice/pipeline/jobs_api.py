@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from revoice.pipeline import layout
+from revoice.pipeline.clock import now
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.ingest import check_sources, start_job
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
-from revoice.pipeline.state import JobRef, RunConfig, utcnow
+from revoice.pipeline.state import JobRef, RunConfig
 from revoice.pipeline.stores import Executions, JobTable, ObjectStore
 from revoice.sync.models import IDEMPOTENCY_KEY
 
@@ -68,7 +69,7 @@ def submit_job(
             return Submitted(job_id, created=False)
         # claimed, but the request that claimed it stopped before starting the job: start it now
     job = JobRef(
-        id=job_id, bucket=store.bucket, key=f"api/{job_id}", version=request_hash, trigger="http", received_at=utcnow()
+        id=job_id, bucket=store.bucket, key=f"api/{job_id}", version=request_hash, trigger="http", received_at=now()
     )
     started = start_job(job, manifest, config, executions=executions, jobs=jobs, request_hash=request_hash)
     return Submitted(job_id, created=started is not None)

@@ -7,30 +7,14 @@ $.Payload``). Field names are camelCase on the wire because the ASL reads some o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from pydantic.alias_generators import to_camel
 
+from revoice.pipeline.clock import Timestamp
+from revoice.pipeline.contract import Step
 from revoice.pipeline.manifest import JobManifest
-
-# What a job is doing at each step, as people read it (error reasons, the CLI's progress lines).
-STEP_DESCRIPTIONS = {
-    "queued": "waiting to start",
-    "ingest": "checking the job",
-    "fetch": "fetching the source videos",
-    "push": "pushing the videos to sync. labs",
-    "voice": "choosing or cloning the voice",
-    "speech": "synthesizing the script",
-    "lipsync": "lip-syncing the video",
-    "store": "storing the results",
-    "done": "done",
-}
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Section(BaseModel):
@@ -43,7 +27,7 @@ class JobRef(Section):
     key: str
     version: str
     trigger: Literal["s3", "http"] = "s3"
-    received_at: str
+    received_at: Timestamp
 
 
 class RunConfig(Section):
@@ -74,8 +58,8 @@ class PushedVideo(Section):
 class Assets(Section):
     source: PushedVideo
     target: PushedVideo
-    started_at: str
-    finished_at: str
+    started_at: Timestamp
+    finished_at: Timestamp
 
 
 class VoiceState(Section):
@@ -84,8 +68,8 @@ class VoiceState(Section):
     cloned: bool
     held: bool = False
     ephemeral: bool = False
-    started_at: str
-    finished_at: str
+    started_at: Timestamp
+    finished_at: Timestamp
 
 
 class TtsState(Section):
@@ -94,11 +78,12 @@ class TtsState(Section):
     status: str
     done: bool
     polls: int = 0
+    polls_used_up: bool = False  # the ASL's "Speech ready?" gives up on this
     url: str | None = None
     duration: float | None = None
     error: str | None = None
-    started_at: str
-    finished_at: str | None = None
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
 
 
 class GenerationState(Section):
@@ -108,13 +93,14 @@ class GenerationState(Section):
     done: bool = False  # the ASL's "Lip-sync done?" reads these: which statuses end a generation is Python's
     succeeded: bool = False
     polls: int = 0
+    polls_used_up: bool = False
     output_url: str | None = None
     output_duration: float | None = None
     synthesized_audio_url: str | None = None
     error: str | None = None
     error_code: str | None = None
-    started_at: str
-    finished_at: str | None = None
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
 
 
 class JobState(Section):
@@ -126,13 +112,51 @@ class JobState(Section):
     voice_waits: int = 0
     voice_wait_seconds: int | None = None  # how long the state machine waits before asking for a voice again
     generation_waits: int = 0
-    generation_waiting_since: str | None = None  # the job's place in the line for a generation slot
+    generation_waiting_since: Timestamp | None = None  # the job's place in the line for a generation slot
     waiting_for: Literal["slot", "sync"] | None = None  # a free slot, or sync. labs to stop saying 429
     tts: TtsState | None = None
     generation: GenerationState | None = None
     error: dict[str, Any] | None = None
-    failed_step: str | None = None
+    failed_step: Step | None = None
     needs_fetch: bool = False  # the manifest names https URLs: the "Fetch sources" step copies them first
+
+    # The Choice states read these booleans, so every rule of the flow is decided here, in Python.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def voice_ready(self) -> bool:
+        return self.voice is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def voice_waits_used_up(self) -> bool:
+        return self.voice_waits > self.config.max_slot_waits
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def speech_in_generation(self) -> bool:
+        """The script goes into the generate request as text: sync. labs synthesizes it there."""
+        return self.manifest.speech == "text"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def generation_started(self) -> bool:
+        return self.generation is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def generation_waits_used_up(self) -> bool:
+        return self.generation_waits > self.config.max_generation_waits
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def waiting_for_sync(self) -> bool:
+        return self.waiting_for == "sync"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def awaits_callback(self) -> bool:
+        """sync. labs calls back when the generation ends; otherwise the state machine polls."""
+        return self.config.webhook_url is not None
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")

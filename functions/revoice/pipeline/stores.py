@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from revoice.pipeline.state import utcnow
+from revoice.pipeline.clock import stamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -133,7 +133,7 @@ class JobTable:
     def _update(self, job_id: str, condition: str | None = None, claimed: str | None = None, **fields: Any) -> bool:
         """Set ``fields``; False when ``condition`` did not hold (nothing changed). ``claimed`` is the
         value ``:claimed`` stands for in the condition."""
-        fields["updatedAt"] = utcnow()
+        fields["updatedAt"] = stamp()
         request: dict[str, Any] = {
             "Key": {"jobId": job_id},
             "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
@@ -158,7 +158,7 @@ class JobTable:
             step="queued",
             triggerKey=trigger_key,
             requestHash=request_hash,
-            acceptedAt=utcnow(),
+            acceptedAt=stamp(),
         )
 
     def accepted(
@@ -175,7 +175,7 @@ class JobTable:
             triggerKey=trigger_key,
             source=source,
             executionArn=execution_arn,
-            startedAt=utcnow(),
+            startedAt=stamp(),
             **extra,
         )
 
@@ -188,18 +188,18 @@ class JobTable:
             errorCode=code,
             reason=reason,
             errorKey=error_key,
-            finishedAt=utcnow(),
+            finishedAt=stamp(),
         )
 
     def entered(self, job_id: str, step: str) -> None:
         self._update(job_id, step=step)
 
     def succeeded(self, job_id: str, result_key: str) -> None:
-        self._update(job_id, status="SUCCEEDED", step="done", resultKey=result_key, finishedAt=utcnow())
+        self._update(job_id, status="SUCCEEDED", step="done", resultKey=result_key, finishedAt=stamp())
 
     def failed(self, job_id: str, step: str, code: str, reason: str, error_key: str) -> None:
         self._update(
-            job_id, status="FAILED", step=step, errorCode=code, reason=reason, errorKey=error_key, finishedAt=utcnow()
+            job_id, status="FAILED", step=step, errorCode=code, reason=reason, errorKey=error_key, finishedAt=stamp()
         )
 
     def sync_status(self, job_id: str, status: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from revoice.pipeline.state import utcnow
+from revoice.pipeline.clock import stamp
 from revoice.pipeline.stores import conditional_update
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class VoiceRecord:
         )
 
     def idle_for(self, now: float) -> float:
-        last = datetime.fromisoformat(self.last_used_at.replace("Z", "+00:00")).timestamp()
+        last = datetime.fromisoformat(self.last_used_at).timestamp()
         return now - last
 
 
@@ -91,7 +91,7 @@ class VoiceRegistry:
         ephemeral: bool = False,
         created_at: str | None = None,
     ) -> None:
-        now = utcnow()
+        now = stamp()
         item: dict[str, Any] = {
             "voiceId": voice_id,
             "name": name,
@@ -139,7 +139,7 @@ class VoiceRegistry:
             voice_id,
             "ADD holders :job SET lastUsedAt = :now",
             "#state = :active",
-            {":job": {job_id}, ":now": utcnow(), ":active": ACTIVE},
+            {":job": {job_id}, ":now": stamp(), ":active": ACTIVE},
         )
 
     def release(self, voice_id: str, job_id: str) -> None:
@@ -147,7 +147,7 @@ class VoiceRegistry:
             voice_id,
             "DELETE holders :job SET lastUsedAt = :now",
             "attribute_exists(voiceId)",
-            {":job": {job_id}, ":now": utcnow()},
+            {":job": {job_id}, ":now": stamp()},
         )
 
     def claim_for_deletion(self, voice_id: str) -> bool:
@@ -156,7 +156,7 @@ class VoiceRegistry:
             voice_id,
             "SET #state = :deleting, claimedAt = :now",
             "#state = :active AND (attribute_not_exists(holders) OR size(holders) = :none)",
-            {":deleting": DELETING, ":now": utcnow(), ":active": ACTIVE, ":none": 0},
+            {":deleting": DELETING, ":now": stamp(), ":active": ACTIVE, ":none": 0},
         )
 
     def unclaim(self, voice_id: str) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from revoice.pipeline import layout
+from revoice.pipeline.contract import describe_step
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
-from revoice.pipeline.state import STEP_DESCRIPTIONS
 from revoice_local.tables import format_table
 from revoice_local.target import Target
 
@@ -102,7 +102,7 @@ def follow(
             if elapsed > appear_within:
                 raise JobNotFound(f"no job {job_ids[0]} appeared: is the stack's S3 notification working?")
         else:
-            line = STEP_DESCRIPTIONS.get(str(record.get("step")), str(record.get("step")))
+            line = describe_step(str(record.get("step")))
             if record.get("syncStatus") and record.get("step") in ("speech", "lipsync"):
                 line += f" (sync. labs: {record['syncStatus']})"
             if line != shown:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from revoice.pipeline.errors import StepError, SyncStepError, TransientStepError, from_sync
-from revoice.pipeline.state import JobState, VoiceState, utcnow
+from revoice.pipeline.clock import now
+from revoice.pipeline.contract import Step
+from revoice.pipeline.errors import StepError, SyncStepError, VoiceSlotsBusy, from_sync
+from revoice.pipeline.state import JobState, VoiceState
 from revoice.pipeline.stores import JobTable
 from revoice.pipeline.voices import ACTIVE, VoiceRecord, VoiceRegistry, clone_job_id, clone_name_for
 from revoice.sync.errors import SyncApiError, SyncError
@@ -33,21 +34,16 @@ CLONE_WINDOW_WAIT_SECONDS = 600  # 10 clones an hour: a tenth of the window, Max
 JobIsRunning = Callable[[str], bool]
 
 
-class VoiceSlotsBusy(TransientStepError):
-    """Every clone slot is held by a running job: the state machine waits for one to finish."""
-
-
 def clone_name(state: JobState) -> str:
     """The same on every retry of the job's voice step, so a retried clone is recognised, not repeated."""
-    received = datetime.fromisoformat(state.job.received_at.replace("Z", "+00:00"))
-    return clone_name_for(state.job.id, received, state.manifest.voice_name)
+    return clone_name_for(state.job.id, state.job.received_at, state.manifest.voice_name)
 
 
 def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> JobState:
     assert state.assets is not None
     job_id = state.job.id
-    jobs.entered(job_id, "voice")
-    started = utcnow()
+    jobs.entered(job_id, Step.VOICE)
+    started = now()
     manifest = state.manifest
     try:
         if manifest.voice_id:
@@ -73,7 +69,7 @@ def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, 
         held=held,
         ephemeral=manifest.voice == "ephemeral" and cloned,
         started_at=started,
-        finished_at=utcnow(),
+        finished_at=now(),
     )
     return state
 

@@ -1,0 +1,118 @@
+"""The lip-sync step: a generation slot of the plan, the generation started in it, and checks on it.
+
+The generation's Idempotency-Key is the job id, so a retried start finds the same generation. Jobs
+without a free slot wait in line by when they first asked; an ended generation gives its slot to the
+longest-waiting job at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from revoice.pipeline.clock import now, stamp
+from revoice.pipeline.contract import Step
+from revoice.pipeline.errors import from_sync
+from revoice.pipeline.state import GenerationState, JobState
+from revoice.pipeline.stores import JobTable
+from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
+from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsProvider
+
+if TYPE_CHECKING:
+    from revoice.pipeline.slots import GenerationSlots
+    from revoice.sync.client import SyncClient
+
+
+def lipsync(
+    state: JobState, *, sync: SyncClient, jobs: JobTable, slots: GenerationSlots, wake: Callable[[str], bool]
+) -> JobState:
+    """Start the generation (idempotent by job id) once the job holds one of the plan's generation
+    slots, or check on it (an ended one gives its slot back at once). Without a free slot, or when
+    sync. labs still answers 429, the job comes back without a generation and the state machine waits
+    and asks again."""
+    assert state.assets is not None
+    assert state.voice is not None
+    try:
+        if state.generation is None:
+            if state.generation_waits == 0:
+                jobs.entered(state.job.id, Step.LIPSYNC)
+            if not slots.acquire(state.job.id):
+                return _wait(state, jobs, "slot", f"all {slots.limit} generation slots of the plan are in use")
+            if state.generation_waiting_since is not None:
+                slots.leave_line(state.job.id, stamp(state.generation_waiting_since))
+            started = now()
+            generation = sync.create_generation(generation_request(state), idempotency_key=state.job.id)
+        else:
+            started = state.generation.started_at
+            generation = sync.get_generation(state.generation.id)
+    except SyncApiError as error:
+        if state.generation is None and error.error_code in BUSY_CODES:
+            return _wait(state, jobs, "sync", f"sync. labs answered {error.error_code}")
+        raise from_sync(error, "lip-syncing the video") from error
+    except SyncError as error:
+        raise from_sync(error, "lip-syncing the video") from error
+    polls = 0 if state.generation is None else state.generation.polls + 1
+    state.generation = GenerationState(
+        id=generation.id,
+        status=generation.status,
+        model=generation.model or state.config.model,
+        done=generation.finished,
+        succeeded=generation.succeeded,
+        polls=polls,
+        polls_used_up=polls >= state.config.max_generation_polls,
+        output_url=generation.output_url,
+        output_duration=generation.output_duration,
+        synthesized_audio_url=generation.synthesized_audio_url,
+        error=generation.error,
+        error_code=generation.error_code,
+        started_at=started,
+        finished_at=now() if generation.finished else None,
+    )
+    jobs.sync_status(state.job.id, f"generation {generation.status}")
+    if generation.finished:
+        slots.hand_over(state.job.id, wake)
+    return state
+
+
+def _wait(state: JobState, jobs: JobTable, waiting_for: Literal["slot", "sync"], why: str) -> JobState:
+    state.generation_waits += 1
+    state.waiting_for = waiting_for
+    state.generation_waiting_since = state.generation_waiting_since or now()
+    jobs.sync_status(state.job.id, f"waiting to start the generation: {why}")
+    return state
+
+
+def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, wake: Callable[[str], bool]) -> str:
+    """Wait for a generation slot, in line by when the job first asked for one.
+
+    A slot given back between the job's failed attempt and now would wake nobody, so the line is
+    checked once more on the way in: if a slot is free, the longest-waiting job (maybe this one) goes.
+    """
+    assert state.generation_waiting_since is not None
+    slots.wait(state.job.id, stamp(state.generation_waiting_since), task_token)
+    return "woken at once" if slots.wake_next(wake) == state.job.id else "in line"
+
+
+def generation_request(state: JobState) -> GenerateRequest:
+    assert state.assets is not None
+    assert state.voice is not None
+    video = MediaInput(type="video", asset_id=state.assets.target.asset_id)
+    if state.manifest.speech == "text":
+        sound: MediaInput | TextInput = TextInput(
+            provider=TtsProvider(
+                voice_id=state.voice.id,
+                script=state.manifest.script,
+                stability=state.manifest.stability,
+                similarity_boost=state.manifest.similarity_boost,
+            )
+        )
+    else:
+        assert state.tts is not None
+        sound = MediaInput(type="audio", url=state.tts.url)
+    return GenerateRequest(
+        model=state.config.model,
+        input=[video, sound],
+        options={"sync_mode": state.manifest.sync_mode},
+        webhook_url=state.config.webhook_url,
+        output_file_name=state.manifest.output_name,
+    )

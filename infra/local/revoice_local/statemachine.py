@@ -1,0 +1,314 @@
+"""The job state machine's ASL, built from the names the code defines.
+
+Every error name, step name, operation and state path in ``infra/statemachine/revoice.asl.json``
+comes from ``revoice.pipeline`` (the classes in ``errors``, the enums in ``contract``, the fields of
+``JobState``), and the file is this module's output: a test fails when they differ.
+
+python -m revoice_local.statemachine          # print the ASL
+python -m revoice_local.statemachine --write  # refresh the file (then python -m revoice_local.diagram --write)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from revoice.pipeline.contract import JOB_FAILED, GivenUp, LipsyncOperation, Step
+from revoice.pipeline.errors import (
+    BusyStepError,
+    JobInputError,
+    StepError,
+    SyncStepError,
+    TransientStepError,
+    VoiceSlotsBusy,
+)
+from revoice.pipeline.state import JobState
+
+ASL_FILE = Path(__file__).resolve().parents[3] / "infra" / "statemachine" / "revoice.asl.json"
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+# Which exception classes each Retry rule names: one place, so a class the code raises has a rule.
+NEVER_RETRIED = (StepError, JobInputError, SyncStepError)
+BUSY = (BusyStepError, VoiceSlotsBusy)
+TRANSIENT = (TransientStepError,)
+STEP_FUNCTIONS = {  # each function's ARN is substituted by the template's DefinitionSubstitutions
+    Step.FETCH: "${FetchFunctionArn}",
+    Step.PUSH: "${PushFunctionArn}",
+    Step.VOICE: "${VoiceFunctionArn}",
+    Step.SPEECH: "${SpeechFunctionArn}",
+    Step.LIPSYNC: "${LipsyncFunctionArn}",
+    Step.STORE: "${StoreFunctionArn}",
+}
+FAILURE_FUNCTION = "${FailureFunctionArn}"
+RECORD_FAILURE = "Record failure"
+
+
+def path(*fields: str, model: type[BaseModel] = JobState) -> str:
+    """The JSONPath of a field of the job state, as it is on the wire; a field that does not exist is an error."""
+    names = []
+    for name in fields:
+        info = model.model_fields.get(name) or model.model_computed_fields.get(name)
+        if info is None:
+            raise KeyError(f"{model.__name__} has no field {name!r}")
+        names.append(info.alias or name)
+        annotation = info.annotation if hasattr(info, "annotation") else info.return_type
+        model = next((t for t in _types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)), model)
+    return "$." + ".".join(names)
+
+
+def _types(annotation: Any) -> tuple[Any, ...]:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _names(*classes: type[Exception]) -> list[str]:
+    return [cls.__name__ for cls in classes]
+
+
+def retry(*, transient_attempts: int = 5, waits_for_token: bool = False) -> list[dict[str, Any]]:
+    backoff: dict[str, Any] = {"BackoffRate": 2.0, "JitterStrategy": "FULL"}
+    capped = {**backoff, "MaxDelaySeconds": 60}
+    rules: list[dict[str, Any]] = [
+        {"ErrorEquals": _names(*NEVER_RETRIED), "MaxAttempts": 0},
+        {"ErrorEquals": _names(*BUSY), "IntervalSeconds": 5, "MaxAttempts": 25, **capped, "BackoffRate": 1.5},
+        {
+            "ErrorEquals": [*_names(*TRANSIENT), *LAMBDA_SERVICE_ERRORS],
+            "IntervalSeconds": 2,
+            "MaxAttempts": transient_attempts,
+            **capped,
+        },
+    ]
+    if waits_for_token:  # a wait that timed out is caught and asked again, never retried as it is
+        rules.append({"ErrorEquals": ["States.Timeout"], "MaxAttempts": 0})
+    rules.append({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 2, **backoff})
+    return rules
+
+
+def failed(step: Step) -> str:
+    """The state that records ``step`` as the failed one, on the way to the failure recorder."""
+    return _FAILED[step]
+
+
+_FAILED = {
+    Step.FETCH: "Fetch failed",
+    Step.PUSH: "Push failed",
+    Step.VOICE: "Voice failed",
+    Step.SPEECH: "Speech failed",
+    Step.LIPSYNC: "Lip-sync failed",
+    Step.STORE: "Store failed",
+}
+
+
+def task(step: Step, next_state: str, **extra: Any) -> dict[str, Any]:
+    """A step's Lambda task: the whole state in, the state moved on out, errors to the step's failure."""
+    payload: dict[str, Any] = {"Payload.$": "$"}
+    if step is Step.LIPSYNC:  # the lip-sync function is told which of its operations to run
+        payload = {"Payload": {"operation": LipsyncOperation.GENERATE.value, "state.$": "$"}}
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": STEP_FUNCTIONS[step], **payload},
+        "OutputPath": "$.Payload",
+        "Retry": retry(**extra),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed(step)}],
+        "Next": next_state,
+    }
+
+
+def token_task(
+    operation: LipsyncOperation, *, comment: str, result_path: str | None, timeout: str, on_timeout: tuple[str, str]
+) -> dict[str, Any]:
+    """A lip-sync operation that hands the function a task token and waits to be resumed."""
+    timeout_path, timeout_next = on_timeout
+    return {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": STEP_FUNCTIONS[Step.LIPSYNC],
+            "Payload": {"operation": operation.value, "state.$": "$", "taskToken.$": "$$.Task.Token"},
+        },
+        "ResultPath": result_path,
+        "TimeoutSecondsPath": timeout,
+        "Retry": retry(waits_for_token=True),
+        "Catch": [
+            {"ErrorEquals": ["States.Timeout"], "ResultPath": timeout_path, "Next": timeout_next},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed(Step.LIPSYNC)},
+        ],
+        "Next": "Start lip-sync" if result_path is None else "Lip-sync done?",
+    }
+
+
+def is_true(variable: str, next_state: str) -> dict[str, Any]:
+    return {"Variable": variable, "BooleanEquals": True, "Next": next_state}
+
+
+def gave_up(error: GivenUp, step: Step) -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Result": {"Error": error.value, "Cause": error.cause},
+        "ResultPath": "$.error",
+        "Next": failed(step),
+    }
+
+
+def config(name: str) -> str:
+    return path("config", name)
+
+
+def wait(seconds_path: str, next_state: str) -> dict[str, Any]:
+    return {"Type": "Wait", "SecondsPath": seconds_path, "Next": next_state}
+
+
+def definition() -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "Fetch sources?": {
+            "Type": "Choice",
+            "Comment": "Sources named by https URL (POST /jobs) are copied into the bucket first, by a step of "
+            "the job: the HTTP request has answered long before.",
+            "Choices": [is_true(path("needs_fetch"), "Fetch sources")],
+            "Default": "Push media",
+        },
+        "Fetch sources": task(Step.FETCH, "Push media"),
+        "Push media": task(Step.PUSH, "Ensure voice"),
+        "Ensure voice": task(Step.VOICE, "Voice ready?"),
+        "Voice ready?": {
+            "Type": "Choice",
+            "Comment": "No voice yet means every clone slot is held by running jobs, or sync. labs' clone rate "
+            "limit said when to come back: wait as the step said, a bounded number of times.",
+            "Choices": [
+                is_true(path("voice_ready"), "Speech or text?"),
+                is_true(path("voice_waits_used_up"), "Clone slots stayed busy"),
+            ],
+            "Default": "Wait for a clone slot",
+        },
+        "Wait for a clone slot": wait(path("voice_wait_seconds"), "Ensure voice"),
+        "Clone slots stayed busy": gave_up(GivenUp.VOICE_SLOTS_BUSY, Step.VOICE),
+        "Speech or text?": {
+            "Type": "Choice",
+            "Choices": [is_true(path("speech_in_generation"), "Start lip-sync")],
+            "Default": "Start speech",
+        },
+        "Start speech": task(Step.SPEECH, "Speech ready?"),
+        "Speech ready?": {
+            "Type": "Choice",
+            "Choices": [
+                is_true(path("tts", "done"), "Start lip-sync"),
+                is_true(path("tts", "polls_used_up"), "Speech timed out"),
+            ],
+            "Default": "Wait for speech",
+        },
+        "Wait for speech": wait(config("tts_poll_seconds"), "Check speech"),
+        "Check speech": task(Step.SPEECH, "Speech ready?"),
+        "Speech timed out": gave_up(GivenUp.SPEECH_TIMEOUT, Step.SPEECH),
+        "Start lip-sync": task(Step.LIPSYNC, "Generation started?", transient_attempts=8),
+        "Generation started?": {
+            "Type": "Choice",
+            "Comment": "No generation yet: every generation slot of the plan is taken (join the line), or sync. "
+            "labs said 429 (wait and ask again). Bounded.",
+            "Choices": [
+                is_true(path("generation_started"), "Callback or poll?"),
+                is_true(path("generation_waits_used_up"), "Generation slots stayed busy"),
+                is_true(path("waiting_for_sync"), "Wait for sync. labs"),
+            ],
+            "Default": "Wait for a generation slot",
+        },
+        "Wait for sync. labs": wait(config("poll_seconds"), "Start lip-sync"),
+        "Wait for a generation slot": token_task(
+            LipsyncOperation.JOIN_THE_LINE,
+            comment="Joins the line for a slot; the job that gives one back wakes the longest-waiting job. A lost "
+            "wake-up times out into asking again.",
+            result_path=None,
+            timeout=config("generation_wait_seconds"),
+            on_timeout=("$.lastWait", "Start lip-sync"),
+        ),
+        "Generation slots stayed busy": gave_up(GivenUp.GENERATION_SLOTS_BUSY, Step.LIPSYNC),
+        "Callback or poll?": {
+            "Type": "Choice",
+            "Choices": [is_true(path("awaits_callback"), "Wait for callback")],
+            "Default": "Wait for lip-sync",
+        },
+        "Wait for callback": token_task(
+            LipsyncOperation.AWAIT_CALLBACK,
+            comment="Parks the task token by generation id; the webhook handler resumes it. A lost webhook times "
+            "out into the polling loop.",
+            result_path=path("generation"),
+            timeout=config("callback_timeout_seconds"),
+            on_timeout=("$.callback", "Wait for lip-sync"),
+        ),
+        "Wait for lip-sync": wait(config("poll_seconds"), "Check lip-sync"),
+        "Check lip-sync": task(Step.LIPSYNC, "Lip-sync done?"),
+        "Lip-sync done?": {
+            "Type": "Choice",
+            "Choices": [
+                is_true(path("generation", "succeeded"), "Store results"),
+                is_true(path("generation", "done"), failed(Step.LIPSYNC)),
+                is_true(path("generation", "polls_used_up"), "Lip-sync timed out"),
+            ],
+            "Default": "Wait for lip-sync",
+        },
+        "Lip-sync timed out": gave_up(GivenUp.LIPSYNC_TIMEOUT, Step.LIPSYNC),
+        "Store results": task(Step.STORE, "Done"),
+        "Done": {"Type": "Succeed"},
+    }
+    for step, name in _FAILED.items():
+        states[name] = {"Type": "Pass", "Result": step.value, "ResultPath": path("failed_step"), "Next": RECORD_FAILURE}
+    states[RECORD_FAILURE] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FAILURE_FUNCTION, "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}],
+        "Next": "Failed",
+    }
+    states["Failed"] = {
+        "Type": "Fail",
+        "Error": JOB_FAILED,
+        "Cause": "The job failed; see failed/<job>/error.json in the jobs bucket.",
+    }
+    return {
+        "Comment": "revoice: push media to sync. labs, clone the voice, synthesize the script, lip-sync it, store "
+        "the result. Generated by python -m revoice_local.statemachine --write: edit that, not this file.",
+        "StartAt": "Fetch sources?",
+        "TimeoutSeconds": 172800,
+        "States": states,
+    }
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON with a value on one line when it fits in 120 columns, so a state reads as one block."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= 120 or not isinstance(value, dict | list) or not value:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        items = [inner + dumps(item, inner) for item in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    pairs = [f"{inner}{json.dumps(key)}: {dumps(item, inner)}" for key, item in value.items()]
+    return "{\n" + ",\n".join(pairs) + f"\n{indent}}}"
+
+
+def text() -> str:
+    return dumps(definition()) + "\n"
+
+
+def main() -> None:
+    if "--write" in sys.argv:
+        ASL_FILE.write_text(text())
+    else:
+        sys.stdout.write(text())
+
+
+if __name__ == "__main__":
+    main()
