@@ -75,17 +75,10 @@ def _resolves(json_path: str, model: type[BaseModel] = JobState) -> bool:
     """Whether ``$.a.b`` names a field of the job state as it is on the wire."""
     current: type[BaseModel] | None = model
     for alias in json_path.removeprefix("$.").split("."):
-        if current is None:
+        by_alias = dict(statemachine.wire_fields(current).values()) if current else {}
+        if alias not in by_alias:
             return False
-        fields = {**current.model_fields, **current.model_computed_fields}
-        match = [(name, info) for name, info in fields.items() if (info.alias or name) == alias]
-        if not match:
-            return False
-        info = match[0][1]
-        annotation = getattr(info, "annotation", None) or getattr(info, "return_type", None)
-        current = next(
-            (t for t in statemachine._types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None
-        )
+        current = by_alias[alias]
     return True
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from revoice.pipeline.contract import JOB_FAILED, GivenUp, LipsyncOperation, Step
 from revoice.pipeline.errors import (
@@ -53,16 +54,26 @@ FAILURE_FUNCTION = "${FailureFunctionArn}"
 RECORD_FAILURE = "Record failure"
 
 
+def wire_fields(model: type[BaseModel]) -> dict[str, tuple[str, type[BaseModel] | None]]:
+    """A model's fields (computed ones too) by their Python name: the name on the wire and the section's model."""
+    found: dict[str, tuple[str, type[BaseModel] | None]] = {}
+    for name, info in {**model.model_fields, **model.model_computed_fields}.items():
+        annotation = info.annotation if isinstance(info, FieldInfo) else info.return_type
+        nested = next((t for t in _types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        found[name] = (info.alias or name, nested)
+    return found
+
+
 def path(*fields: str, model: type[BaseModel] = JobState) -> str:
     """The JSONPath of a field of the job state, as it is on the wire; a field that does not exist is an error."""
     names = []
+    current: type[BaseModel] | None = model
     for name in fields:
-        info = model.model_fields.get(name) or model.model_computed_fields.get(name)
-        if info is None:
-            raise KeyError(f"{model.__name__} has no field {name!r}")
-        names.append(info.alias or name)
-        annotation = info.annotation if hasattr(info, "annotation") else info.return_type
-        model = next((t for t in _types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)), model)
+        known = wire_fields(current) if current else {}
+        if name not in known:
+            raise KeyError(f"{current.__name__ if current else names[-1]} has no field {name!r}")
+        alias, current = known[name]
+        names.append(alias)
     return "$." + ".".join(names)
 
 
