@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from revoice.pipeline.contract import JOB_FAILED, GivenUp, LipsyncOperation, Step
 from revoice.pipeline.errors import (
@@ -57,16 +56,18 @@ RECORD_FAILURE = "Record failure"
 def wire_fields(model: type[BaseModel]) -> dict[str, tuple[str, type[BaseModel] | None]]:
     """A model's fields (computed ones too) by their Python name: the name on the wire and the section's model."""
     found: dict[str, tuple[str, type[BaseModel] | None]] = {}
-    for name, info in {**model.model_fields, **model.model_computed_fields}.items():
-        annotation = info.annotation if isinstance(info, FieldInfo) else info.return_type
+    every: list[tuple[str, str | None, Any]] = [
+        (name, info.alias, info.annotation) for name, info in model.model_fields.items()
+    ] + [(name, info.alias, info.return_type) for name, info in model.model_computed_fields.items()]
+    for name, alias, annotation in every:
         nested = next((t for t in _types(annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None)
-        found[name] = (info.alias or name, nested)
+        found[name] = (alias or name, nested)
     return found
 
 
 def path(*fields: str, model: type[BaseModel] = JobState) -> str:
     """The JSONPath of a field of the job state, as it is on the wire; a field that does not exist is an error."""
-    names = []
+    names: list[str] = []
     current: type[BaseModel] | None = model
     for name in fields:
         known = wire_fields(current) if current else {}
