@@ -113,7 +113,6 @@ def test_ctrl_c_while_following_leaves_the_job_running_and_says_how_to_follow_it
 ) -> None:
     import signal
     import subprocess
-    import time
 
     from tests.cli.conftest import REVOICE, USER_ENV
 
@@ -126,7 +125,7 @@ def test_ctrl_c_while_following_leaves_the_job_running_and_says_how_to_follow_it
     )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("Submitted")
-    time.sleep(1.0)
+    assert process.stdout.readline().strip()  # it is following the job: its first step line came
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130

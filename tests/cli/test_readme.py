@@ -1,4 +1,4 @@
-"""The README cannot drift from the code: its diagram, commands, make targets and error codes are checked."""
+"""The README and docs/ cannot drift from the code: diagram, commands, make targets, error codes, links."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from revoice_local.diagram import ASL, readme_block, render
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+DOCS = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+EVERYTHING = "\n".join([README, *DOCS.values()])
 
 
 def _code_lines(text: str) -> list[str]:
@@ -31,11 +33,11 @@ def _code_lines(text: str) -> list[str]:
     return [line.split("  #")[0].strip() for line in joined.splitlines() if line.strip()]
 
 
-REVOICE_LINES = [line for line in _code_lines(README) if line.startswith("revoice ")]
+REVOICE_LINES = [line for line in _code_lines(EVERYTHING) if line.startswith("revoice ")]
 
 
 def test_the_state_machine_diagram_is_generated_from_the_asl() -> None:
-    assert readme_block(README) == render(json.loads(ASL.read_text()))
+    assert readme_block(DOCS["state-machine.md"]) == render(json.loads(ASL.read_text()))
 
 
 def test_the_readme_shows_revoice_commands() -> None:
@@ -50,7 +52,7 @@ def test_every_revoice_command_in_the_readme_is_one_the_cli_accepts(line: str) -
 
 def test_every_make_target_in_the_readme_exists() -> None:
     targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
-    used = {m.split()[1] for m in re.findall(r"make [a-z-]+", README)}
+    used = {m.split()[1] for m in re.findall(r"make [a-z-]+", EVERYTHING)}
     assert used
     assert used <= targets
 
@@ -63,7 +65,7 @@ def test_every_error_code_revoice_raises_is_in_the_troubleshooting_table() -> No
     )
     raised |= set(re.findall(r'"Cause": "([a-z_]+):', sources))
     raised |= {code for code, _ in LAMBDA_FAILURES.values()}
-    table = README.split("## Troubleshooting", 1)[1]
+    table = DOCS["troubleshooting.md"]
     missing = sorted(code for code in raised if f"`{code}`" not in table)
     assert raised
     assert missing == []
@@ -77,7 +79,7 @@ def test_the_events_readme_lists_every_sample_event() -> None:
 def test_every_manifest_field_is_documented() -> None:
     from revoice.pipeline.manifest import JobManifest
 
-    section = README.split("## The job manifest", 1)[1].split("\n## ", 1)[0]
+    section = DOCS["manifest.md"]
     missing = [name for name in JobManifest.model_fields if f"`{name}`" not in section]
     assert missing == []
 
@@ -85,5 +87,15 @@ def test_every_manifest_field_is_documented() -> None:
 def test_the_fault_matrix_in_the_readme_has_every_fault_the_test_runs() -> None:
     from tests.e2e.test_fault_matrix import FAULTS
 
-    rows = re.findall(r"^ {4}\| (.+?) +\| +\d+ \|", README, flags=re.MULTILINE)
+    rows = re.findall(r"^ {4}\| (.+?) +\| +\d+ \|", DOCS["testing.md"], flags=re.MULTILINE)
     assert rows == [fault.name for fault in FAULTS]
+
+
+def test_the_readme_stays_a_first_page_and_every_link_in_it_and_in_docs_resolves() -> None:
+    assert len(README.splitlines()) <= 150
+    pages = {"README.md": (ROOT, README), **{name: (ROOT / "docs", text) for name, text in DOCS.items()}}
+    for name, (where, text) in pages.items():
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
+            assert (where / target).resolve().exists(), f"{name} links to {target}, which does not exist"
+    linked = set(re.findall(r"\]\(docs/([^)#]+\.md)\)", README))
+    assert linked == set(DOCS), f"docs not linked from the README: {set(DOCS) - linked}"

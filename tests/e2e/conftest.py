@@ -17,6 +17,7 @@ import pytest
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.stack.stack import JobEnd, LocalStack
+from tests.e2e import session_checks
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 # Long enough (12 s at the session's time scale) to outlast a job that gives up after 5 s, short enough
@@ -88,6 +89,9 @@ def stack() -> Iterator[LocalStack]:
         logging.getLogger(name).addHandler(SESSION_LOGS)
     with LocalStack(EMULATOR.model_copy(), parameters={"MaxUploadBytes": MAX_UPLOAD_BYTES}) as local:
         yield local
+        # After the session's last end-to-end test, whichever ran: nothing is held, no secret was written.
+        session_checks.nothing_is_held(local)
+        session_checks.no_secret_was_written(local, SESSION_LOGS.lines)
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from revoice.sync.models import TtsRequest
 from revoice.sync.retry import NO_RETRY
 from revoice.sync.webhook import sign
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import MAX_UPLOAD_BYTES, Jobs
+from tests.e2e.conftest import MAX_UPLOAD_BYTES, IngestEvents, Jobs
 
 LINE = "A new line."
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
@@ -208,9 +208,10 @@ def test_s3s_test_event_is_a_no_op_not_an_error_to_retry(stack: LocalStack) -> N
     assert _executions(stack) == before
 
 
-def test_a_folder_marker_in_inbox_is_ignored(stack: LocalStack, jobs: Jobs) -> None:
+def test_a_folder_marker_in_inbox_is_ignored(stack: LocalStack, jobs: Jobs, ingest_events: IngestEvents) -> None:
     key = jobs.put_bytes("inbox/some-folder/", b"")
-    time.sleep(0.5)
+    [outcome] = stack.invoke("IngestFunction", ingest_events.for_key(key))["jobs"]  # what the ingest made of it
+    assert outcome["status"] == "ignored"
     assert stack.read_json(f"failed/{jobs.job_id(key)}/error.json") is None
 
 

@@ -4,7 +4,6 @@ handler over real HTTP (the local HTTP API relay) and resume the waiting executi
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ from revoice.sync.webhook import sign
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import Jobs
+from tests.waiting import wait_until
 
 LINE = "A line for the webhook tests."
 
@@ -55,8 +55,8 @@ def test_duplicated_and_reordered_webhooks_change_nothing(stack: LocalStack, job
         end = stack.wait_for_job(jobs.job_id(key))
         assert end.status == "SUCCEEDED"
         assert jobs.keys(f"failed/{end.job_id}/") == []
-    time.sleep(0.6)
-    assert all(d["delivered"] for d in stack.emulator.emulator.webhook_log[-3:])
+    log = stack.emulator.emulator.webhook_log
+    wait_until(lambda: len(log) >= 3 and all(d["delivered"] for d in log[-3:]), what="every webhook delivered")
 
 
 def _post(stack: LocalStack, body: bytes, headers: dict[str, str]) -> httpx.Response:

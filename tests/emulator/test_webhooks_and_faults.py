@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
@@ -15,6 +14,7 @@ from revoice_local.emulator.config import FaultRule
 from revoice_local.emulator.server import EmulatorServer
 from tests.conftest import Receiver, Samples, fast_client
 from tests.emulator.test_generations import audio_request
+from tests.waiting import wait_until
 
 
 def _run_with_webhook(emulator: EmulatorServer, samples: Samples, receiver: Receiver, jobs: int = 1) -> list[str]:
@@ -26,18 +26,21 @@ def _run_with_webhook(emulator: EmulatorServer, samples: Samples, receiver: Rece
     return ids
 
 
-def _settle(receiver: Receiver, expected: int, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while len(receiver.received) < expected and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)
+def _settle(emulator: EmulatorServer, generation_ids: list[str], attempts: int) -> None:
+    """Until the emulator has logged ``attempts`` deliveries (or losses) for these generations: every
+    webhook it will send for them has then reached the receiver."""
+    log = emulator.emulator.webhook_log
+    wait_until(
+        lambda: sum(entry["generation"] in generation_ids for entry in log) >= attempts,
+        what=f"{attempts} webhook deliveries",
+    )
 
 
 def test_a_finished_generation_posts_a_signed_webhook_that_verifies(
     emulator: EmulatorServer, samples: Samples, receiver: Receiver
 ) -> None:
     [generation_id] = _run_with_webhook(emulator, samples, receiver)
-    _settle(receiver, 1)
+    _settle(emulator, [generation_id], 1)
     [delivery] = receiver.received
     with fast_client(emulator) as client:
         secret = client.webhook_secret()
@@ -53,8 +56,7 @@ def test_a_failed_generation_webhook_carries_error_code_in_snake_case(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, receiver: Receiver
 ) -> None:
     emulator = emulator_factory(faults=[FaultRule(target="generation", kind="fail", error_code="face_not_found")])
-    _run_with_webhook(emulator, samples, receiver)
-    _settle(receiver, 1)
+    _settle(emulator, _run_with_webhook(emulator, samples, receiver), 1)
     assert (receiver.received[0]["json"]["status"], receiver.received[0]["json"]["error_code"]) == (
         "FAILED",
         "face_not_found",
@@ -66,8 +68,7 @@ def test_lost_and_duplicated_webhooks(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, receiver: Receiver, kind: str, deliveries: int
 ) -> None:
     emulator = emulator_factory(faults=[FaultRule(target="webhook", kind=kind)])
-    _run_with_webhook(emulator, samples, receiver)
-    _settle(receiver, max(deliveries, 1), within=1.0)
+    _settle(emulator, _run_with_webhook(emulator, samples, receiver), max(deliveries, 1))
     assert len(receiver.received) == deliveries
 
 
@@ -76,7 +77,7 @@ def test_a_delayed_webhook_is_overtaken_by_a_later_one(
 ) -> None:
     emulator = emulator_factory(faults=[FaultRule(target="webhook", kind="webhook_reorder", delay=2.0)])
     first, second = _run_with_webhook(emulator, samples, receiver, jobs=2)
-    _settle(receiver, 2)
+    _settle(emulator, [first, second], 2)
     assert [d["json"]["id"] for d in receiver.received] == [second, first]
 
 

@@ -13,13 +13,24 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import executions, jobs, logger, secret, settings, store
+from revoice.handlers.runtime import Bucket, Jobs, Machine, RunDefaults, executions, jobs, logger, secret, store
 from revoice.pipeline.errors import JobInputError, TransientStepError
 from revoice.pipeline.job_id import is_job_id
 from revoice.pipeline.jobs_api import IdempotencyConflict, describe_job, submit_job
 
 MAX_BODY_BYTES = 64 * 1024
 app = APIGatewayHttpResolver()
+
+
+class Settings(Bucket, Jobs, Machine, RunDefaults):
+    """The API function's environment."""
+
+    api_token_secret_arn: str
+    webhooks_enabled: bool = False
+    webhook_base_url: str | None = None
+
+
+settings = Settings.load()
 
 
 class Unauthenticated(Exception):
@@ -64,13 +75,13 @@ def _authenticate() -> None:
     if not header:
         raise Unauthenticated
     scheme, _, token = header.partition(" ")
-    expected = secret(settings().api_token_secret_arn, "API_TOKEN_SECRET_ARN")
+    expected = secret(settings.api_token_secret_arn)
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Forbidden
 
 
 def _base_url() -> str:
-    return settings().webhook_base_url or f"https://{app.current_event.request_context.domain_name}"
+    return settings.webhook_base_url or f"https://{app.current_event.request_context.domain_name}"
 
 
 @app.post("/jobs")
@@ -85,20 +96,20 @@ def start() -> Response[str]:
         raise JobInputError("invalid_manifest", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise JobInputError("invalid_manifest", "the body must be a JSON object")
-    config = settings().run_config()
-    if settings().webhooks_enabled and config.webhook_url is None:
+    config = settings.run
+    if settings.webhooks_enabled and config.webhook_url is None:
         config = config.model_copy(update={"webhook_url": f"{_base_url()}/webhooks/sync"})
     submitted = submit_job(
         body,
         app.current_event.headers.get("idempotency-key"),
-        store=store(),
-        executions=executions(),
-        jobs=jobs(),
+        store=store(settings.jobs_bucket),
+        executions=executions(settings),
+        jobs=jobs(settings),
         config=config,
     )
     logger.set_correlation_id(submitted.job_id)
     logger.info("job submitted over HTTP", extra={"new_job": submitted.created})
-    current = describe_job(submitted.job_id, jobs=jobs(), store=store()) or {}
+    current = describe_job(submitted.job_id, jobs=jobs(settings), store=store(settings.jobs_bucket)) or {}
     return _answer(
         202,
         jobId=submitted.job_id,
@@ -111,7 +122,7 @@ def start() -> Response[str]:
 @app.get("/jobs/<job_id>")
 def status(job_id: str) -> Response[str]:
     _authenticate()
-    found = describe_job(job_id, jobs=jobs(), store=store()) if is_job_id(job_id) else None
+    found = describe_job(job_id, jobs=jobs(settings), store=store(settings.jobs_bucket)) if is_job_id(job_id) else None
     if found is None:
         return _answer(404, errorCode="job_not_found", message=f"no job {job_id}")
     return _answer(200, **found)

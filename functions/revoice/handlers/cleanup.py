@@ -10,31 +10,53 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, resumer, settings, slots, store, sync_client, voices
+from revoice.handlers.runtime import (
+    Bucket,
+    Jobs,
+    Slots,
+    SyncApi,
+    Voices,
+    jobs,
+    logger,
+    resumer,
+    slots,
+    store,
+    sync_client,
+    voices,
+)
 from revoice.pipeline.cleanup import sweep
 
 metrics = Metrics()
+
+
+class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
+    """The cleanup function's environment."""
+
+    voice_idle_ttl_hours: float = 72
+
+
+settings = Settings.load()
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dry_run = bool((event or {}).get("dryRun", False))
-    job_is_running = jobs().is_running
+    job_is_running = jobs(settings).is_running
     report = sweep(
-        sync=sync_client(),
-        registry=voices(),
+        sync=sync_client(settings),
+        registry=voices(settings),
         job_is_running=job_is_running,
-        ttl_seconds=settings().voice_idle_ttl_hours * 3600,
+        ttl_seconds=settings.voice_idle_ttl_hours * 3600,
         dry_run=dry_run,
     )
-    generation_slots = slots()
+    generation_slots = slots(settings)
     stale = (
         generation_slots.stale(job_is_running) if dry_run else generation_slots.reclaim(job_is_running, resumer().wake)
     )
     metrics.add_metric(name="GenerationSlotsReclaimed", unit=MetricUnit.Count, value=0 if dry_run else len(stale))
     key = f"reports/cleanup/{report.started_at.replace(':', '-')}{'-dry-run' if dry_run else ''}.json"
-    store().put_json(key, {**report.document(), "staleGenerationSlots": stale})
+    store(settings.jobs_bucket).put_json(key, {**report.document(), "staleGenerationSlots": stale})
     for name, value in report.counts().items():
         metrics.add_metric(name=f"Voices{name[0].upper()}{name[1:]}", unit=MetricUnit.Count, value=value)
     logger.info("voice cleanup finished", extra={"report": key, **report.counts()})

@@ -6,20 +6,42 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
+from revoice.handlers.runtime import (
+    Bucket,
+    Jobs,
+    Slots,
+    SyncApi,
+    Voices,
+    jobs,
+    logger,
+    resumer,
+    slots,
+    store,
+    sync_client,
+    voices,
+)
 from revoice.pipeline.failure import failed_job_id, failed_jobs_voice, record_failure
 from revoice.pipeline.voice import release_voice
+
+
+class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
+    """The failure function's environment (the bucket: an execution's end event names no job bucket)."""
+
+
+settings = Settings.load()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = failed_job_id(event)
     logger.set_correlation_id(job_id)
-    table = jobs()
-    slots().hand_over(job_id, resumer().wake)
+    table = jobs(settings)
+    slots(settings).hand_over(job_id, resumer().wake)
     voice_id = failed_jobs_voice(event, job_id, table)
     if voice_id:
-        release_voice(job_id, voice_id, registry=voices(), sync=sync_client())
-    document = record_failure(event, store=store(event.get("job", {}).get("bucket")), jobs=table)
+        release_voice(job_id, voice_id, registry=voices(settings), sync=sync_client(settings))
+    document = record_failure(
+        event, store=store(event.get("job", {}).get("bucket") or settings.jobs_bucket), jobs=table
+    )
     logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
     return document

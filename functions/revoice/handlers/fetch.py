@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, store
+from revoice.handlers.runtime import Jobs, jobs, logger, store
 from revoice.pipeline.fetch import fetch_sources
 from revoice.pipeline.state import JobState
 
 if TYPE_CHECKING:
     import httpx
+
+
+class Settings(Jobs):
+    """The fetch function's environment."""
+
+
+settings = Settings.load()
 
 
 @cache
@@ -25,4 +32,4 @@ def _http() -> httpx.Client:
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
-    return fetch_sources(state, store=store(state.job.bucket), jobs=jobs(), http=_http()).wire()
+    return fetch_sources(state, store=store(state.job.bucket), jobs=jobs(settings), http=_http()).wire()

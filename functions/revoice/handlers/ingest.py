@@ -6,9 +6,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.events import S3Event
-from revoice.handlers.runtime import executions, jobs, logger, settings, store
+from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, store
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key
+
+
+class Settings(Jobs, Machine, RunDefaults):
+    """The ingest function's environment."""
+
+
+settings = Settings.load()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -23,9 +30,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             key,
             record.version,
             store=store(record.s3.bucket.name),
-            executions=executions(),
-            jobs=jobs(),
-            config=settings().run_config(),
+            executions=executions(settings),
+            jobs=jobs(settings),
+            config=settings.run,
         )
         logger.set_correlation_id(outcome.job_id)
         logger.info("inbox object handled", extra={"key": key, **asdict(outcome)})

@@ -8,25 +8,52 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import callbacks, jobs, logger, resumer, slots, sync_client
+from revoice.handlers.runtime import (
+    Callbacks,
+    Jobs,
+    Slots,
+    SyncApi,
+    callbacks,
+    jobs,
+    logger,
+    resumer,
+    slots,
+    sync_client,
+)
 from revoice.pipeline.callbacks import park_token
 from revoice.pipeline.contract import LipsyncOperation
 from revoice.pipeline.lipsync import join_the_line, lipsync
 from revoice.pipeline.state import JobState
 
 
+class Settings(Callbacks, Jobs, Slots, SyncApi):
+    """The lip-sync function's environment."""
+
+
+settings = Settings.load()
+
+
 def generate(state: JobState) -> dict[str, Any]:
-    return lipsync(state, sync=sync_client(), jobs=jobs(), slots=slots(), wake=resumer().wake).wire()
+    return lipsync(
+        state, sync=sync_client(settings), jobs=jobs(settings), slots=slots(settings), wake=resumer().wake
+    ).wire()
 
 
 def join_line(state: JobState, token: str) -> dict[str, Any]:
-    outcome = join_the_line(state, token, slots=slots(), wake=resumer().wake)
+    outcome = join_the_line(state, token, slots=slots(settings), wake=resumer().wake)
     logger.info("waiting for a generation slot", extra={"outcome": outcome})
     return {"outcome": outcome}
 
 
 def await_callback(state: JobState, token: str) -> dict[str, Any]:
-    outcome = park_token(state, token, store=callbacks(), resumer=resumer(), sync=sync_client(), slots=slots())
+    outcome = park_token(
+        state,
+        token,
+        store=callbacks(settings),
+        resumer=resumer(),
+        sync=sync_client(settings),
+        slots=slots(settings),
+    )
     logger.info("waiting for the completion webhook", extra={"outcome": outcome})
     return {"outcome": outcome}
 

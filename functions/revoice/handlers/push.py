@@ -4,12 +4,19 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, store, sync_client
+from revoice.handlers.runtime import Jobs, SyncApi, jobs, logger, store, sync_client
 from revoice.pipeline.push import push_media
 from revoice.pipeline.state import JobState
+
+
+class Settings(Jobs, SyncApi):
+    """The push function's environment."""
+
+
+settings = Settings.load()
 
 
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
-    return push_media(state, store=store(state.job.bucket), sync=sync_client(), jobs=jobs()).wire()
+    return push_media(state, store=store(state.job.bucket), sync=sync_client(settings), jobs=jobs(settings)).wire()

@@ -1,22 +1,27 @@
-"""What the handlers share: settings validated at cold start, clients made once per container.
+"""What the handlers share: each function's settings, validated at import, and clients made once per
+container.
 
-Everything is created lazily on first use, so a handler only pays for what it touches. The API key
-comes from Secrets Manager through Powertools Parameters (cached for five minutes, so a rotated key is
-picked up without a redeploy) and never reaches a log line.
+Each handler module declares the settings model of its function (the groups below, combined) and loads
+it at import, so a missing or malformed variable fails the cold start, loudly, naming the variable,
+and a function carries only what it needs. Clients are created on first use and cached, so a handler
+only pays for what it touches. The API key comes from Secrets Manager through Powertools Parameters
+(cached for five minutes, so a rotated key is picked up without a redeploy) and never reaches a log line.
 """
 
 from __future__ import annotations
 
 import os
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
     from revoice.pipeline.callbacks import CallbackStore, Resumer
     from revoice.pipeline.slots import GenerationSlots
     from revoice.pipeline.stores import Executions, JobTable, ObjectStore
@@ -27,46 +32,77 @@ logger = Logger()
 SECRET_MAX_AGE_SECONDS = 300
 
 
-class Settings(BaseModel):
-    """The functions' environment. A missing or malformed variable fails the cold start, loudly.
+class FunctionSettings(BaseModel):
+    """A function's environment: each field is the variable of the same name, upper-cased."""
 
-    ``run`` holds the job defaults (``POLL_SECONDS``, ``MAX_GENERATION_POLLS``, ``WEBHOOK_URL``...), read
-    from the variables named like :class:`RunConfig`'s fields (``DEFAULT_MODEL`` sets its ``model``).
-    """
-
-    jobs_bucket: str
-    jobs_table: str
-    voices_table: str
-    sync_api_key_secret_arn: str
-    sync_base_url: str = "https://api.sync.so"
-    state_machine_arn: str | None = None
-    sync_timeout_seconds: float = 30.0
-    sync_read_timeout_seconds: float = 30.0
-    callbacks_table: str | None = None
-    slots_table: str | None = None
-    plan_concurrency: int = 6
-    webhooks_enabled: bool = False
-    webhook_base_url: str | None = None
-    sync_webhook_secret_arn: str | None = None
-    api_token_secret_arn: str | None = None
-    voice_idle_ttl_hours: float = 72
-    run: RunConfig = RunConfig()
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = {k.lower(): v for k, v in os.environ.items() if v != ""}  # a blank variable means "not set"
-        run = {name: env[name] for name in RunConfig.model_fields if name in env and name != "model"}
-        if "default_model" in env:
-            run["model"] = env["default_model"]
-        return cls.model_validate({**{k: env[k] for k in cls.model_fields if k in env}, "run": run})
+    def load(cls) -> Self:
+        env: dict[str, object] = {k.lower(): v for k, v in os.environ.items() if v != ""}  # blank is "not set"
+        if "run" in cls.model_fields:
+            run = {name: env[name] for name in RunConfig.model_fields if name in env and name != "model"}
+            env["run"] = {**run, **({"model": env["default_model"]} if "default_model" in env else {})}
+        try:
+            return cls.model_validate(env)
+        except ValidationError as error:
+            problems = "; ".join(f"{_variable(e['loc'])}: {e['msg'].lower()}" for e in error.errors())
+            raise RuntimeError(f"{cls.__name__}: this function's environment is wrong: {problems}") from None
 
-    def run_config(self) -> RunConfig:
-        return self.run
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    """The variable a validation error is about (``run.model`` is ``DEFAULT_MODEL``)."""
+    names = [str(part) for part in location]
+    if names[:1] == ["run"]:
+        names = ["default_model"] if names[1:] == ["model"] else names[1:]
+    return "_".join(names).upper()
+
+
+class Bucket(FunctionSettings):
+    jobs_bucket: str
+
+
+class Jobs(FunctionSettings):
+    jobs_table: str
+
+
+class Voices(FunctionSettings):
+    voices_table: str
+
+
+class Slots(FunctionSettings):
+    slots_table: str
+    plan_concurrency: int = 6
+
+
+class Callbacks(FunctionSettings):
+    callbacks_table: str
+
+
+class Machine(FunctionSettings):
+    state_machine_arn: str
+
+
+class RunDefaults(FunctionSettings):
+    """The job defaults (``POLL_SECONDS``, ``MAX_GENERATION_POLLS``, ``WEBHOOK_URL``...), read from the
+    variables named like :class:`RunConfig`'s fields (``DEFAULT_MODEL`` sets its ``model``)."""
+
+    run: RunConfig = RunConfig()
+
+
+class SyncApi(FunctionSettings):
+    sync_api_key_secret_arn: str
+    sync_base_url: str = "https://api.sync.so"
+    sync_timeout_seconds: float = 30.0
+    sync_read_timeout_seconds: float = 30.0
 
 
 @cache
-def settings() -> Settings:
-    return Settings.from_env()
+def tracer() -> Tracer:
+    """X-Ray tracing (the template's ``Tracing: Active``), created on first use: importing it costs cold start."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
 
 
 @cache
@@ -83,43 +119,40 @@ def _dynamodb_table(name: str) -> object:
     return boto3.resource("dynamodb").Table(name)
 
 
-def store(bucket: str | None = None) -> ObjectStore:
+def store(bucket: str) -> ObjectStore:
     from revoice.pipeline.stores import ObjectStore
 
-    return ObjectStore(bucket or settings().jobs_bucket, _boto3_client("s3"))  # type: ignore[arg-type]
+    return ObjectStore(bucket, _boto3_client("s3"))  # type: ignore[arg-type]
 
 
-def jobs() -> JobTable:
+def jobs(settings: Jobs) -> JobTable:
     from revoice.pipeline.stores import JobTable
 
-    return JobTable(_dynamodb_table(settings().jobs_table))  # type: ignore[arg-type]
+    return JobTable(_dynamodb_table(settings.jobs_table))  # type: ignore[arg-type]
 
 
-def voices() -> VoiceRegistry:
+def voices(settings: Voices) -> VoiceRegistry:
     from revoice.pipeline.voices import VoiceRegistry
 
-    return VoiceRegistry(_dynamodb_table(settings().voices_table))  # type: ignore[arg-type]
+    return VoiceRegistry(_dynamodb_table(settings.voices_table))  # type: ignore[arg-type]
 
 
-def slots() -> GenerationSlots:
+def slots(settings: Slots) -> GenerationSlots:
     from revoice.pipeline.slots import GenerationSlots
 
-    config = settings()
-    table = _dynamodb_table(_required(config.slots_table, "SLOTS_TABLE"))
-    return GenerationSlots(table, config.plan_concurrency)  # type: ignore[arg-type]
+    return GenerationSlots(_dynamodb_table(settings.slots_table), settings.plan_concurrency)  # type: ignore[arg-type]
 
 
-def executions() -> Executions:
+def executions(settings: Machine) -> Executions:
     from revoice.pipeline.stores import Executions
 
-    arn = _required(settings().state_machine_arn, "STATE_MACHINE_ARN")
-    return Executions(arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
+    return Executions(settings.state_machine_arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
 
 
-def callbacks() -> CallbackStore:
+def callbacks(settings: Callbacks) -> CallbackStore:
     from revoice.pipeline.callbacks import CallbackStore
 
-    return CallbackStore(_dynamodb_table(_required(settings().callbacks_table, "CALLBACKS_TABLE")))  # type: ignore[arg-type]
+    return CallbackStore(_dynamodb_table(settings.callbacks_table))  # type: ignore[arg-type]
 
 
 def resumer() -> Resumer:
@@ -128,40 +161,33 @@ def resumer() -> Resumer:
     return Resumer(_boto3_client("stepfunctions"))  # type: ignore[arg-type]
 
 
-def secret(arn: str | None, variable: str) -> str:
+def secret(arn: str) -> str:
     """A secret's value from Secrets Manager, cached for five minutes."""
     from aws_lambda_powertools.utilities import parameters
 
-    return str(parameters.get_secret(_required(arn, variable), max_age=SECRET_MAX_AGE_SECONDS))
+    return str(parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS))
 
 
-def sync_client() -> SyncClient:
-    return _client_for(secret(settings().sync_api_key_secret_arn, "SYNC_API_KEY_SECRET_ARN"))
-
-
-def _required(value: str | None, variable: str) -> str:
-    if not value:
-        raise RuntimeError(f"{variable} is not set for this function")
-    return value
+def sync_client(settings: SyncApi) -> SyncClient:
+    return _client_for(secret(settings.sync_api_key_secret_arn), settings)
 
 
 @lru_cache(maxsize=1)
-def _client_for(api_key: str) -> SyncClient:
+def _client_for(api_key: str, settings: SyncApi) -> SyncClient:
     import httpx
 
     from revoice.sync import SyncClient
     from revoice.sync.client import DEFAULT_TIMEOUT
     from revoice.sync.retry import RetryPolicy
 
-    config = settings()
     return SyncClient(
         api_key,
-        base_url=config.sync_base_url,
+        base_url=settings.sync_base_url,
         timeout=httpx.Timeout(
             connect=DEFAULT_TIMEOUT.connect,
-            read=config.sync_read_timeout_seconds,
+            read=settings.sync_read_timeout_seconds,
             write=DEFAULT_TIMEOUT.write,
             pool=DEFAULT_TIMEOUT.pool,
         ),
-        retry=RetryPolicy(deadline=config.sync_timeout_seconds),
+        retry=RetryPolicy(deadline=settings.sync_timeout_seconds),
     )

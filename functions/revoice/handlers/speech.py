@@ -4,11 +4,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, sync_client
+from revoice.handlers.runtime import Jobs, SyncApi, jobs, logger, sync_client
 from revoice.pipeline.speech import speak
 from revoice.pipeline.state import JobState
 
 
+class Settings(Jobs, SyncApi):
+    """The speech function's environment."""
+
+
+settings = Settings.load()
+
+
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return speak(JobState.model_validate(event), sync=sync_client(), jobs=jobs()).wire()
+    return speak(JobState.model_validate(event), sync=sync_client(settings), jobs=jobs(settings)).wire()

@@ -5,19 +5,38 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import jobs, logger, resumer, slots, store, sync_client, voices
+from revoice.handlers.runtime import (
+    Jobs,
+    Slots,
+    SyncApi,
+    Voices,
+    jobs,
+    logger,
+    resumer,
+    slots,
+    store,
+    sync_client,
+    voices,
+)
 from revoice.pipeline.state import JobState
 from revoice.pipeline.store import store_results
 from revoice.pipeline.voice import release_voice
 
 
+class Settings(Jobs, Slots, SyncApi, Voices):
+    """The store function's environment."""
+
+
+settings = Settings.load()
+
+
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
-    slots().hand_over(state.job.id, resumer().wake)  # the generation has ended: the next job in line goes
-    sync = sync_client()
-    result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs())
+    slots(settings).hand_over(state.job.id, resumer().wake)  # the generation has ended: the next job in line goes
+    sync = sync_client(settings)
+    result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs(settings))
     if state.voice is not None and state.voice.held:
-        release_voice(state.job.id, state.voice.id, registry=voices(), sync=sync)
+        release_voice(state.job.id, state.voice.id, registry=voices(settings), sync=sync)
     logger.info("job succeeded", extra={"outputs": result["outputs"], "timings": result["timings"]})
     return result

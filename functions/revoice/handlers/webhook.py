@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from revoice.handlers.runtime import callbacks, logger, resumer, secret, settings, slots
+from revoice.handlers.runtime import Callbacks, Slots, callbacks, logger, resumer, secret, slots
 from revoice.pipeline.callbacks import webhook_arrived
 from revoice.sync.errors import WebhookVerificationError
 from revoice.sync.models import Generation
@@ -20,6 +20,15 @@ from revoice.sync.webhook import verify
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 app = APIGatewayHttpResolver()
+
+
+class Settings(Callbacks, Slots):
+    """The webhook function's environment; no secret means the stack has webhooks off."""
+
+    sync_webhook_secret_arn: str | None = None
+
+
+settings = Settings.load()
 
 
 def _answer(http_status: int, **body: Any) -> Response[str]:
@@ -35,11 +44,11 @@ def sync_webhook() -> Response[str]:
     raw = base64.b64decode(text) if event.is_base64_encoded else text.encode()
     if len(raw) > MAX_WEBHOOK_BYTES:
         return _answer(413, message="webhook body too large")
-    secret_arn = settings().sync_webhook_secret_arn
+    secret_arn = settings.sync_webhook_secret_arn
     if not secret_arn:  # SyncWebhookSecret is none: there is no secret, so nothing can be verified
         return _answer(403, message="completion webhooks are off for this stack")
     try:
-        verify(dict(event.headers), raw, secret(secret_arn, "SYNC_WEBHOOK_SECRET_ARN"))
+        verify(dict(event.headers), raw, secret(secret_arn))
     except WebhookVerificationError as refused:
         logger.warning("webhook refused", extra={"reason": refused.reason})
         return _answer(401, message=refused.reason)
@@ -49,7 +58,7 @@ def sync_webhook() -> Response[str]:
     except (ValueError, RecursionError, ValidationError):
         return _answer(400, message="webhook body is not a generation")
     logger.set_correlation_id(generation.id)
-    outcome = webhook_arrived(generation, payload, store=callbacks(), resumer=resumer(), slots=slots())
+    outcome = webhook_arrived(generation, payload, store=callbacks(settings), resumer=resumer(), slots=slots(settings))
     logger.info(
         "webhook accepted", extra={"generation": generation.id, "status": generation.status, "outcome": outcome}
     )

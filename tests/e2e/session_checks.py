@@ -1,0 +1,62 @@
+"""Checks over everything a session's local stack has seen, run by the ``stack`` fixture's finalizer after
+the session's last end-to-end test (whichever tests ran, in whatever order): a failure here is reported
+as an error at that test's teardown and fails the run."""
+
+from __future__ import annotations
+
+import json
+
+from revoice.pipeline.voices import VoiceRegistry
+from revoice_local.stack.stack import LocalStack
+
+
+def nothing_is_held(stack: LocalStack) -> None:
+    """No generation slot, nobody in line for one, no voice held by a job that has ended, and no job the
+    table calls RUNNING whose execution has ended."""
+    slots = stack.generation_slots()
+    assert slots.holders() == set()
+    assert slots.waiting() == []
+    running = {str(item["jobId"]) for item in stack.job_table().scan()["Items"] if item.get("status") == "RUNNING"}
+    ended = {job for job in running if stack._execution_status(job) not in (None, "RUNNING")}
+    assert ended == set(), "the job table says RUNNING for jobs whose execution has ended"
+    registry = VoiceRegistry(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
+    held_by_ended_jobs = {job for record in registry.all() for job in record.holders if job not in running}
+    assert held_by_ended_jobs == set()
+
+
+def _everything_written(stack: LocalStack, logs: list[str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    paginator = stack.s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=stack.bucket):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".json"):
+                body = stack.s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
+                seen[f"s3://{item['Key']}"] = body.decode(errors="replace")  # the corpus drops non-UTF-8 too
+    listed = stack.sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.state_machine_arn)
+    for executions in listed:
+        for execution in executions["executions"]:
+            seen[f"history:{execution['name']}"] = json.dumps(stack.history(execution["name"]), default=str)
+    for output in ("JobsTableName", "VoicesTableName", "SlotsTableName"):
+        table = stack.dynamodb.Table(str(stack.plan.outputs[output]))
+        seen[f"table:{output}"] = json.dumps(table.scan()["Items"], default=str)
+    seen["webhooks"] = json.dumps(stack.emulator.emulator.webhook_log)
+    seen["logs"] = "\n".join(logs)
+    return seen
+
+
+def no_secret_was_written(stack: LocalStack, logs: list[str]) -> None:
+    """No secret reached a log line, an execution's history, a table, a webhook or a stored result."""
+    secrets = {
+        "API key": stack.emulator.config.api_key,
+        "webhook secret": stack.emulator.config.webhook_secret,
+        "API token": stack.api_token,
+    }
+    written = _everything_written(stack, logs)
+    if any(name.startswith("history:") for name in written):
+        # The scan reaches the data a leak would travel with: the emulator's address is in histories and results.
+        assert written["logs"], "the session's logs were not captured"
+        assert any(stack.emulator.url in text for where, text in written.items() if where.startswith("history:"))
+    leaks = [
+        f"{label} in {where}" for where, text in written.items() for label, value in secrets.items() if value in text
+    ]
+    assert leaks == []

@@ -1,0 +1,72 @@
+"""Each function validates its own environment at import: only what it needs, all of it in the template."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from revoice.handlers.runtime import FunctionSettings, Jobs, RunDefaults, SyncApi
+from revoice_local.stack.template import plan
+
+FUNCTIONS = plan({"SyncApiKey": "k", "ApiToken": "t" * 16}).functions
+
+
+def _settings_of(function: str, monkeypatch: pytest.MonkeyPatch) -> type[FunctionSettings]:
+    spec = FUNCTIONS[function]
+    for name, value in spec.environment.items():
+        monkeypatch.setenv(name, str(value))
+    module_name = spec.handler.rsplit(".", 1)[0]
+    sys.modules.pop(module_name, None)
+    module = importlib.import_module(module_name)
+    settings = module.settings
+    assert isinstance(settings, FunctionSettings)
+    return type(settings)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_variable_a_function_requires_is_in_its_template_environment(
+    function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _settings_of(function, monkeypatch)
+    required = {name.upper() for name, field in model.model_fields.items() if field.is_required()}
+    assert required <= set(FUNCTIONS[function].environment)
+
+
+@pytest.mark.parametrize("function", ["PushFunction", "SpeechFunction"])
+def test_a_step_that_does_not_start_jobs_carries_no_job_defaults(
+    function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _settings_of(function, monkeypatch)
+    assert issubclass(model, Jobs)
+    assert issubclass(model, SyncApi)
+    assert not issubclass(model, RunDefaults)
+
+
+def test_a_missing_variable_fails_at_load_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Needs(Jobs, SyncApi):
+        pass
+
+    monkeypatch.delenv("JOBS_TABLE", raising=False)
+    monkeypatch.setenv("SYNC_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:k")
+    with pytest.raises(RuntimeError, match="JOBS_TABLE: field required"):
+        Needs.load()
+
+
+def test_a_malformed_variable_fails_at_load_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBS_TABLE", "jobs")
+    monkeypatch.setenv("POLL_SECONDS", "soon")
+
+    class Starts(Jobs, RunDefaults):
+        pass
+
+    with pytest.raises(RuntimeError, match="POLL_SECONDS: input should be a valid integer"):
+        Starts.load()
+
+
+def test_the_job_defaults_come_from_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLL_SECONDS", "7")
+    monkeypatch.setenv("DEFAULT_MODEL", "lipsync-1.9.0-beta")
+    loaded = RunDefaults.load()
+    assert (loaded.run.poll_seconds, loaded.run.model) == (7, "lipsync-1.9.0-beta")
