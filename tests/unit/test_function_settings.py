@@ -70,3 +70,13 @@ def test_the_job_defaults_come_from_their_variables(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DEFAULT_MODEL", "lipsync-1.9.0-beta")
     loaded = RunDefaults.load()
     assert (loaded.run.poll_seconds, loaded.run.model) == (7, "lipsync-1.9.0-beta")
+
+
+def test_every_step_handler_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from revoice.handlers import runtime
+    from revoice.pipeline.contract import Step
+
+    monkeypatch.setattr(runtime, "MEASURED_STEPS", {})
+    for function in FUNCTIONS:
+        _settings_of(function, monkeypatch)
+    assert set(runtime.MEASURED_STEPS) == set(Step) - {Step.QUEUED, Step.DONE}

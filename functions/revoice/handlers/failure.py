@@ -14,6 +14,7 @@ from revoice.handlers.runtime import (
     Voices,
     jobs,
     logger,
+    record_job_end,
     resumer,
     slots,
     store,
@@ -43,5 +44,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     document = record_failure(
         event, store=store(event.get("job", {}).get("bucket") or settings.jobs_bucket), jobs=table
     )
+    if "ignored" not in document:
+        record_job_end("FAILED", document["errorCode"])
     logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
     return document

@@ -6,7 +6,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.events import S3Event
-from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, store
+from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, record_step, store
+from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key
 
@@ -18,6 +19,7 @@ class Settings(Jobs, Machine, RunDefaults):
 settings = Settings.load()
 
 
+@record_step(Step.INGEST)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []

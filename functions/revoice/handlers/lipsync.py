@@ -16,12 +16,13 @@ from revoice.handlers.runtime import (
     callbacks,
     jobs,
     logger,
+    record_step,
     resumer,
     slots,
     sync_client,
 )
 from revoice.pipeline.callbacks import park_token
-from revoice.pipeline.contract import LipsyncOperation
+from revoice.pipeline.contract import LipsyncOperation, Step
 from revoice.pipeline.lipsync import join_the_line, lipsync
 from revoice.pipeline.state import JobState
 
@@ -58,6 +59,7 @@ def await_callback(state: JobState, token: str) -> dict[str, Any]:
     return {"outcome": outcome}
 
 
+@record_step(Step.LIPSYNC)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     operation = LipsyncOperation(event["operation"])

@@ -4,7 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import Jobs, SyncApi, jobs, logger, store, sync_client
+from revoice.handlers.runtime import Jobs, SyncApi, jobs, logger, record_step, store, sync_client
+from revoice.pipeline.contract import Step
 from revoice.pipeline.push import push_media
 from revoice.pipeline.state import JobState
 
@@ -16,6 +17,7 @@ class Settings(Jobs, SyncApi):
 settings = Settings.load()
 
 
+@record_step(Step.PUSH)
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)

@@ -10,17 +10,21 @@ only pays for what it touches. The API key comes from Secrets Manager through Po
 
 from __future__ import annotations
 
+import functools
 import os
+import time
+from collections.abc import Callable
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from revoice.pipeline.contract import Step
 from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
+    from aws_lambda_powertools import Metrics
 
     from revoice.pipeline.callbacks import CallbackStore, Resumer
     from revoice.pipeline.slots import GenerationSlots
@@ -97,12 +101,52 @@ class SyncApi(FunctionSettings):
     sync_read_timeout_seconds: float = 30.0
 
 
-@cache
-def tracer() -> Tracer:
-    """X-Ray tracing (the template's ``Tracing: Active``), created on first use: importing it costs cold start."""
-    from aws_lambda_powertools import Tracer
+Handler = Callable[[Any, Any], Any]
+MEASURED_STEPS: dict[Step, Handler] = {}  # each step's handler, as record_step wrapped it
 
-    return Tracer()
+
+@cache
+def _metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics()  # the namespace and service come from POWERTOOLS_METRICS_NAMESPACE / _SERVICE_NAME
+
+
+def record_step(step: Step) -> Callable[[Handler], Handler]:
+    """Emit each invocation's duration as the ``StepDuration`` metric (ms), by step and outcome."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def measured(event: Any, context: Any) -> Any:
+            started, outcome = time.perf_counter(), "error"
+            try:
+                answer = handler(event, context)
+                outcome = "ok"
+                return answer
+            finally:
+                _emit(
+                    "StepDuration", "Milliseconds", (time.perf_counter() - started) * 1000, step=step, outcome=outcome
+                )
+
+        MEASURED_STEPS[step] = measured
+        return measured
+
+    return wrap
+
+
+def record_job_end(status: str, error_code: str | None = None) -> None:
+    """Count a job's end as the ``JobsEnded`` metric, by status and, for a failure, by its error code."""
+    _emit("JobsEnded", "Count", 1, status=status, **({"errorCode": error_code} if error_code else {}))
+
+
+def _emit(name: str, unit: str, value: float, **dimensions: str) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = _metrics()
+    for dimension, dimension_value in dimensions.items():
+        metrics.add_dimension(name=dimension, value=dimension_value)
+    metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+    metrics.flush_metrics()  # one EMF record on stdout: CloudWatch turns it into the metric
 
 
 @cache

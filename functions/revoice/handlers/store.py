@@ -12,12 +12,15 @@ from revoice.handlers.runtime import (
     Voices,
     jobs,
     logger,
+    record_job_end,
+    record_step,
     resumer,
     slots,
     store,
     sync_client,
     voices,
 )
+from revoice.pipeline.contract import Step
 from revoice.pipeline.state import JobState
 from revoice.pipeline.store import store_results
 from revoice.pipeline.voice import release_voice
@@ -30,6 +33,7 @@ class Settings(Jobs, Slots, SyncApi, Voices):
 settings = Settings.load()
 
 
+@record_step(Step.STORE)
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)
@@ -38,5 +42,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs(settings))
     if state.voice is not None and state.voice.held:
         release_voice(state.job.id, state.voice.id, registry=voices(settings), sync=sync)
+    record_job_end("SUCCEEDED")
     logger.info("job succeeded", extra={"outputs": result["outputs"], "timings": result["timings"]})
     return result

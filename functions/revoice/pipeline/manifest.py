@@ -16,7 +16,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from revoice.pipeline.errors import JobInputError
-from revoice.sync.models import MAX_SCRIPT_CHARS, Model, SyncMode
+from revoice.sync.models import DEFAULT_SYNC_MODE, MAX_SCRIPT_CHARS, Model, SyncMode
 
 MAX_MANIFEST_BYTES = 64 * 1024
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -53,7 +53,7 @@ class JobManifest(BaseModel):
     target: str | None = Field(default=None, description="key of the video to lip-sync (default: source)")
     script: str = Field(description="the new line to speak, 1-5000 characters")
     model: Model | None = None
-    sync_mode: SyncMode = Field(default="bounce", validation_alias=_either_spelling("sync_mode"))
+    sync_mode: SyncMode = Field(default=DEFAULT_SYNC_MODE, validation_alias=_either_spelling("sync_mode"))
     output_name: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-]{1,200}$", validation_alias=_either_spelling("output_name")
     )

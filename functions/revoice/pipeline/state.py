@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from revoice.pipeline.clock import Timestamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.manifest import JobManifest
+from revoice.sync.models import DEFAULT_MODEL
 
 
 class Section(BaseModel):
@@ -36,7 +37,7 @@ class RunConfig(Section):
     max_generation_polls: int = 360
     max_tts_polls: int = 100
     max_upload_bytes: int = 5 * 1024**3
-    model: str = "lipsync-2"
+    model: str = DEFAULT_MODEL
     webhook_url: str | None = None
     callback_timeout_seconds: int = 1800
     slot_wait_seconds: int = 30

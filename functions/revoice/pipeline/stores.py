@@ -38,6 +38,18 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def scan_all(table: Table, **request: Any) -> list[dict[str, Any]]:
+    """Every item of a scan, page after page (the resource ``Table`` has no paginator, and the client's
+    would hand back items in DynamoDB's typed wire form)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.scan(**request)
+        items.extend(dict(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def conditional_update(table: Table, request: dict[str, Any]) -> bool:
     """``update_item``; False (nothing changed) when its ``ConditionExpression`` did not hold."""
     return _conditionally(table.update_item, request)

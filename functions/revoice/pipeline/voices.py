@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from revoice.pipeline.clock import stamp
-from revoice.pipeline.stores import conditional_update
+from revoice.pipeline.stores import conditional_update, scan_all
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -124,14 +124,7 @@ class VoiceRegistry:
         )
 
     def all(self) -> list[VoiceRecord]:
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = self._table.scan(**request)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [VoiceRecord.from_item(item) for item in items]
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [VoiceRecord.from_item(item) for item in scan_all(self._table, ConsistentRead=True)]
 
     def hold(self, voice_id: str, job_id: str) -> bool:
         """Mark ``job_id`` as using the voice; False if it is being deleted (or gone)."""

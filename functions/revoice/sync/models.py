@@ -27,6 +27,8 @@ Model = Literal["lipsync-2", "lipsync-2-pro", "sync-3", "lipsync-1.9.0-beta", "r
 SyncMode = Literal["bounce", "loop", "cut_off", "silence", "remap"]
 MODELS: tuple[str, ...] = get_args(Model)
 SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
+DEFAULT_MODEL: Model = "lipsync-2"  # what revoice asks for when a job names none
+DEFAULT_SYNC_MODE: SyncMode = "bounce"  # sync. labs' own default when a request names none
 AssetType = Literal["VIDEO", "AUDIO", "IMAGE"]
 # What a voice in the list may say it cannot do (it cannot speak until the restriction is lifted).
 VOICE_RESTRICTIONS = frozenset({"verification_required", "blocked"})

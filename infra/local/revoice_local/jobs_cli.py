@@ -19,6 +19,7 @@ from revoice.pipeline import layout
 from revoice.pipeline.contract import describe_step
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
+from revoice.pipeline.stores import scan_all
 from revoice_local.tables import format_table
 from revoice_local.target import Target
 
@@ -118,15 +119,7 @@ def follow(
 
 
 def recent(target: Target, limit: int = 20) -> list[dict[str, Any]]:
-    table = target.table(target.jobs_table)
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {}
-    while True:
-        page = table.scan(**request)
-        items.extend(dict(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = scan_all(target.table(target.jobs_table))
     items.sort(key=lambda item: str(item.get("startedAt") or item.get("updatedAt") or ""), reverse=True)
     return [
         {k: item.get(k) for k in ("jobId", "status", "step", "startedAt", "finishedAt", "source", "errorCode")}

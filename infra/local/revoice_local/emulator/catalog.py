@@ -5,9 +5,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from revoice.sync.models import IDEMPOTENCY_KEY, MAX_SCRIPT_CHARS, MODELS, OUTPUT_FILE_NAME, SYNC_MODES
+from revoice.sync.models import (
+    DEFAULT_MODEL,
+    DEFAULT_SYNC_MODE,
+    IDEMPOTENCY_KEY,
+    MAX_SCRIPT_CHARS,
+    MODELS,
+    OUTPUT_FILE_NAME,
+    SYNC_MODES,
+)
 
-__all__ = ["IDEMPOTENCY_KEY", "MAX_SCRIPT_CHARS", "MODELS", "OUTPUT_FILE_NAME", "SYNC_MODES"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_SYNC_MODE",
+    "IDEMPOTENCY_KEY",
+    "MAX_SCRIPT_CHARS",
+    "MODELS",
+    "OUTPUT_FILE_NAME",
+    "SYNC_MODES",
+]
 
 RUNNING = ("PENDING", "PROCESSING")
 PRICE_PER_SECOND = {

@@ -27,6 +27,8 @@ from revoice.sync.webhook import sign
 from revoice_local import media
 from revoice_local.emulator.assets import page
 from revoice_local.emulator.catalog import (
+    DEFAULT_MODEL,
+    DEFAULT_SYNC_MODE,
     MAX_SCRIPT_CHARS,
     MODELS,
     OUTPUT_FILE_NAME,
@@ -68,11 +70,11 @@ class Generations:
 
     def _validated(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the video input, the audio or text input), or the documented refusal."""
-        if body.get("model", "lipsync-2") not in MODELS:
+        if body.get("model", DEFAULT_MODEL) not in MODELS:
             raise ApiError("generation_unsupported_model", f"model must be one of {', '.join(MODELS)}")
         problems = []
         options = body.get("options") or {}
-        if not isinstance(options, dict) or options.get("sync_mode", "bounce") not in SYNC_MODES:
+        if not isinstance(options, dict) or options.get("sync_mode", DEFAULT_SYNC_MODE) not in SYNC_MODES:
             problems.append(f"options.sync_mode must be one of {', '.join(SYNC_MODES)}")
         name = body.get("outputFileName")
         if name is not None and (not isinstance(name, str) or not OUTPUT_FILE_NAME.match(name)):
@@ -255,7 +257,7 @@ class Generations:
         assert record.video is not None
         name = record.body.get("outputFileName") or record.id
         key = f"outputs/{record.id}/{name}.mp4"
-        mode = (record.body.get("options") or {}).get("sync_mode", "bounce")
+        mode = (record.body.get("options") or {}).get("sync_mode", DEFAULT_SYNC_MODE)
         duration = media.render_lipsync(record.video, audio, self.org.store_path(key), mode)
         self.org.stored(key)
         changes.update(output_url=self.org.signed(key, OUTPUT_TTL_SECONDS), output_duration=duration)

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import httpx
 
+from revoice.pipeline import layout
 from revoice.pipeline.slots import GenerationSlots
 from revoice_local import package
 from revoice_local.emulator.config import EmulatorConfig
@@ -271,8 +272,8 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         ended = self._end_of(self.execution_arn(job_id))
         while True:
-            result = self.read_json(f"results/{job_id}/result.json")
-            error = self.read_json(f"failed/{job_id}/error.json")
+            result = self.read_json(layout.result_key(job_id))
+            error = self.read_json(layout.error_key(job_id))
             if result or error:
                 status = self._execution_status(job_id)
                 if status != "RUNNING":
