@@ -3,7 +3,6 @@ derived from them (not from a copy)."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from typing import Any
@@ -159,9 +158,11 @@ def test_the_local_plan_is_the_templates_resources() -> None:
 @pytest.mark.parametrize(
     "logical_id", [lid for lid, r in load_template()["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
 )
-def test_every_function_handler_exists(logical_id: str) -> None:
-    module_name, _, attribute = load_template()["Resources"][logical_id]["Properties"]["Handler"].rpartition(".")
-    assert callable(getattr(importlib.import_module(module_name), attribute))
+def test_every_function_handler_exists(logical_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.handler_modules import import_handler_module
+
+    attribute = load_template()["Resources"][logical_id]["Properties"]["Handler"].rpartition(".")[2]
+    assert callable(getattr(import_handler_module(logical_id, monkeypatch), attribute))
 
 
 def test_the_api_key_is_a_no_echo_parameter_kept_in_secrets_manager() -> None:

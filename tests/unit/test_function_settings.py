@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import pytest
 
 from revoice.handlers.runtime import FunctionSettings, Jobs, RunDefaults, SyncApi
-from revoice_local.stack.template import plan
+from tests.handler_modules import PLAN, import_handler_module
 
-FUNCTIONS = plan({"SyncApiKey": "k", "ApiToken": "t" * 16}).functions
+FUNCTIONS = PLAN.functions
 
 
 def _settings_of(function: str, monkeypatch: pytest.MonkeyPatch) -> type[FunctionSettings]:
-    spec = FUNCTIONS[function]
-    for name, value in spec.environment.items():
-        monkeypatch.setenv(name, str(value))
-    module_name = spec.handler.rsplit(".", 1)[0]
-    sys.modules.pop(module_name, None)
-    module = importlib.import_module(module_name)
-    settings = module.settings
+    settings = import_handler_module(function, monkeypatch).settings
     assert isinstance(settings, FunctionSettings)
     return type(settings)
 
