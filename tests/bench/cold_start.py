@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from revoice_local import package
+from revoice_local.stack.template import plan
 
-HANDLERS = ["ingest", "push", "voice", "speech", "lipsync", "store", "failure", "webhook", "api", "cleanup"]
 RUNS = 7
 
 
-def _import_us(python: str, module: str, path: list[Path]) -> int:
-    """Cumulative import time (``-X importtime``) of ``module`` in one clean interpreter, in microseconds."""
+def _import_us(python: str, module: str, path: list[Path], environment: dict[str, str]) -> int:
+    """Cumulative import time (``-X importtime``) of ``module`` in one clean interpreter with the function's
+    own environment (a handler validates its settings at import), in microseconds."""
     setup = f"import sys; sys.path[:0] = {[str(p) for p in path]!r}; import {module}"
     done = subprocess.run(
         [python, "-I", "-S", "-B", "-X", "importtime", "-c", setup],
@@ -30,19 +31,20 @@ def _import_us(python: str, module: str, path: list[Path]) -> int:
         text=True,
         check=True,
         cwd=path[0],
+        env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", **environment},
     )
     last = [line for line in done.stderr.splitlines() if line.rstrip().endswith(f" {module}")][-1]
     return int(last.split("|")[1])
 
 
-def paired_ms(module: str, path: list[Path], runs: int = RUNS) -> tuple[float, float]:
+def paired_ms(module: str, path: list[Path], environment: dict[str, str], runs: int = RUNS) -> tuple[float, float]:
     """Median import times of ``module`` and of ``boto3`` (same path), in milliseconds, measured in turn
     so that a machine busier for a while slows both: the ratio is what is compared."""
     python = package.lambda_python().path
     module_us, boto3_us = [], []
     for _ in range(runs):
-        module_us.append(_import_us(python, module, path))
-        boto3_us.append(_import_us(python, "boto3", path))
+        module_us.append(_import_us(python, module, path, environment))
+        boto3_us.append(_import_us(python, "boto3", path, environment))
     return round(statistics.median(module_us) / 1000, 1), round(statistics.median(boto3_us) / 1000, 1)
 
 
@@ -53,10 +55,12 @@ def measure() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as scratch:
         bare = Path(scratch) / "package"
         shutil.copytree(built, bare, ignore=shutil.ignore_patterns("__pycache__"))
-        for name in HANDLERS:
-            module = f"revoice.handlers.{name}"
-            shipped, baseline = paired_ms(module, [built, runtime])
-            compiled_each_time, baseline_beside = paired_ms(module, [bare, runtime])
+        functions = plan({"SyncApiKey": "k", "ApiToken": "t" * 16}).functions
+        for function in functions.values():
+            module = function.handler.rsplit(".", 1)[0]
+            environment = {name: str(value) for name, value in function.environment.items()}
+            shipped, baseline = paired_ms(module, [built, runtime], environment)
+            compiled_each_time, baseline_beside = paired_ms(module, [bare, runtime], environment)
             rows.append(
                 {
                     "module": module,

@@ -197,7 +197,7 @@ def batch(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, sc
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def _sequential(stack: Any, source: Path, n: int, poll_seconds: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from revoice.pipeline.stores import scan_all
 from revoice.pipeline.voices import VoiceRegistry
 from revoice_local.stack.stack import LocalStack
 
@@ -16,7 +17,7 @@ def nothing_is_held(stack: LocalStack) -> None:
     slots = stack.generation_slots()
     assert slots.holders() == set()
     assert slots.waiting() == []
-    running = {str(item["jobId"]) for item in stack.job_table().scan()["Items"] if item.get("status") == "RUNNING"}
+    running = {str(item["jobId"]) for item in scan_all(stack.job_table()) if item.get("status") == "RUNNING"}
     ended = {job for job in running if stack._execution_status(job) not in (None, "RUNNING")}
     assert ended == set(), "the job table says RUNNING for jobs whose execution has ended"
     registry = VoiceRegistry(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
@@ -38,7 +39,7 @@ def _everything_written(stack: LocalStack, logs: list[str]) -> dict[str, str]:
             seen[f"history:{execution['name']}"] = json.dumps(stack.history(execution["name"]), default=str)
     for output in ("JobsTableName", "VoicesTableName", "SlotsTableName"):
         table = stack.dynamodb.Table(str(stack.plan.outputs[output]))
-        seen[f"table:{output}"] = json.dumps(table.scan()["Items"], default=str)
+        seen[f"table:{output}"] = json.dumps(scan_all(table), default=str)
     seen["webhooks"] = json.dumps(stack.emulator.emulator.webhook_log)
     seen["logs"] = "\n".join(logs)
     return seen
@@ -52,10 +53,13 @@ def no_secret_was_written(stack: LocalStack, logs: list[str]) -> None:
         "API token": stack.api_token,
     }
     written = _everything_written(stack, logs)
-    if any(name.startswith("history:") for name in written):
-        # The scan reaches the data a leak would travel with: the emulator's address is in histories and results.
-        assert written["logs"], "the session's logs were not captured"
-        assert any(stack.emulator.url in text for where, text in written.items() if where.startswith("history:"))
+    url = stack.emulator.url
+    histories = [text for where, text in written.items() if where.startswith("history:")]
+    if histories:  # the scan reaches the data a leak would travel with: the emulator's address is in them
+        assert len(written["logs"]) > 1000, "the session's logs were not captured"
+        assert any(url in text for text in histories)
+    if any(where.endswith("/result.json") for where in written):
+        assert any(url in text for where, text in written.items() if where.startswith("s3://"))
     leaks = [
         f"{label} in {where}" for where, text in written.items() for label, value in secrets.items() if value in text
     ]

@@ -4,7 +4,6 @@ reference's), and the rest of what the reference says: catalogs, JSON 404s, quot
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 
 import httpx
@@ -18,6 +17,7 @@ from revoice_local.emulator.config import FaultRule
 from revoice_local.emulator.server import EmulatorServer
 from tests.conftest import Receiver, Samples, fast_client, upload
 from tests.emulator.test_generations import audio_request
+from tests.waiting import wait_until
 
 
 def _api(emulator: EmulatorServer) -> httpx.Client:
@@ -134,9 +134,7 @@ def test_webhooks_are_compact_json_for_completed_and_failed_and_rejected_only_wh
         request: GenerateRequest = audio_request(client, samples).model_copy(update={"webhook_url": receiver.url})
         rejected = client.wait_for_generation(client.create_generation(request).id)
         done = client.wait_for_generation(client.create_generation(request).id)
-    deadline = time.monotonic() + 5
-    while len(receiver.received) < 1 + on_rejected and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(receiver.received) >= 1 + on_rejected, what="the webhooks", within=5)
     # A REJECTED webhook would have gone out before the COMPLETED one, whose generation started after it ended.
     statuses = [r["json"]["status"] for r in receiver.received]
     assert (rejected.status, done.status) == ("REJECTED", "COMPLETED")

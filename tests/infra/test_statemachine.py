@@ -92,8 +92,9 @@ def _state_paths() -> Iterator[str]:
         for key in ("SecondsPath", "TimeoutSecondsPath"):
             if key in state:
                 yield state[key]
-        if state.get("ResultPath") not in (None, "$.error", "$.lastWait", "$.callback"):
-            yield state["ResultPath"]
+        for written in [state, *state.get("Catch", [])]:
+            if written.get("ResultPath") is not None:
+                yield written["ResultPath"]
 
 
 @pytest.mark.parametrize("json_path", sorted(set(_state_paths())))

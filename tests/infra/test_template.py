@@ -306,7 +306,9 @@ def test_no_handler_imports_boto3_or_httpx_before_its_first_call(function: str) 
     import subprocess
     import sys
 
-    spec = plan({"SyncApiKey": "k", "ApiToken": "t" * 16}).functions[function]
+    from tests.handler_modules import PLAN
+
+    spec = PLAN.functions[function]
     handler = spec.handler.rsplit(".", 1)[0]
     probe = f"import sys, {handler}; print(sorted({{'boto3', 'httpx'}} & set(sys.modules)))"
     env = {**os.environ, **{name: str(value) for name, value in spec.environment.items()}}

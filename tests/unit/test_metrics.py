@@ -16,9 +16,9 @@ from revoice.pipeline.contract import Step
 def _namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "revoice")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "revoice")
-    runtime._metrics.cache_clear()
+    runtime.metrics.cache_clear()
     yield
-    runtime._metrics.cache_clear()
+    runtime.metrics.cache_clear()
 
 
 def _records(out: str) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ Event: ``{"dryRun": true}`` to see what would be deleted without deleting anythi
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -18,6 +17,7 @@ from revoice.handlers.runtime import (
     Voices,
     jobs,
     logger,
+    metrics,
     resumer,
     slots,
     store,
@@ -25,8 +25,6 @@ from revoice.handlers.runtime import (
     voices,
 )
 from revoice.pipeline.cleanup import sweep
-
-metrics = Metrics()
 
 
 class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
@@ -38,7 +36,7 @@ class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
 settings = Settings.load()
 
 
-@metrics.log_metrics
+@metrics().log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dry_run = bool((event or {}).get("dryRun", False))
@@ -54,10 +52,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stale = (
         generation_slots.stale(job_is_running) if dry_run else generation_slots.reclaim(job_is_running, resumer().wake)
     )
-    metrics.add_metric(name="GenerationSlotsReclaimed", unit=MetricUnit.Count, value=0 if dry_run else len(stale))
+    metrics().add_metric(name="GenerationSlotsReclaimed", unit=MetricUnit.Count, value=0 if dry_run else len(stale))
     key = f"reports/cleanup/{report.started_at.replace(':', '-')}{'-dry-run' if dry_run else ''}.json"
     store(settings.jobs_bucket).put_json(key, {**report.document(), "staleGenerationSlots": stale})
     for name, value in report.counts().items():
-        metrics.add_metric(name=f"Voices{name[0].upper()}{name[1:]}", unit=MetricUnit.Count, value=value)
+        metrics().add_metric(name=f"Voices{name[0].upper()}{name[1:]}", unit=MetricUnit.Count, value=value)
     logger.info("voice cleanup finished", extra={"report": key, **report.counts()})
     return {"report": key, **report.document(), "staleGenerationSlots": stale}

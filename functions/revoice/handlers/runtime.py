@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Self
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from revoice.pipeline.contract import Step
 from revoice.pipeline.state import RunConfig
@@ -43,10 +43,7 @@ class FunctionSettings(BaseModel):
 
     @classmethod
     def load(cls) -> Self:
-        env: dict[str, object] = {k.lower(): v for k, v in os.environ.items() if v != ""}  # blank is "not set"
-        if "run" in cls.model_fields:
-            run = {name: env[name] for name in RunConfig.model_fields if name in env and name != "model"}
-            env["run"] = {**run, **({"model": env["default_model"]} if "default_model" in env else {})}
+        env = {k.lower(): v for k, v in os.environ.items() if v != ""}  # a blank variable means "not set"
         try:
             return cls.model_validate(env)
         except ValidationError as error:
@@ -93,6 +90,14 @@ class RunDefaults(FunctionSettings):
 
     run: RunConfig = RunConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_run(cls, env: dict[str, Any]) -> dict[str, Any]:
+        run = {name: env[name] for name in RunConfig.model_fields if name in env and name != "model"}
+        if "default_model" in env:
+            run["model"] = env["default_model"]
+        return {**env, "run": run}
+
 
 class SyncApi(FunctionSettings):
     sync_api_key_secret_arn: str
@@ -106,10 +111,12 @@ MEASURED_STEPS: dict[Step, Handler] = {}  # each step's handler, as record_step 
 
 
 @cache
-def _metrics() -> Metrics:
+def metrics() -> Metrics:
+    """The functions' one Metrics (namespace and service from POWERTOOLS_METRICS_NAMESPACE / _SERVICE_NAME),
+    made on first use: importing it is not worth a cold start that emits nothing."""
     from aws_lambda_powertools import Metrics
 
-    return Metrics()  # the namespace and service come from POWERTOOLS_METRICS_NAMESPACE / _SERVICE_NAME
+    return Metrics()
 
 
 def record_step(step: Step) -> Callable[[Handler], Handler]:
@@ -142,11 +149,11 @@ def record_job_end(status: str, error_code: str | None = None) -> None:
 def _emit(name: str, unit: str, value: float, **dimensions: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
-    metrics = _metrics()
+    emitter = metrics()
     for dimension, dimension_value in dimensions.items():
-        metrics.add_dimension(name=dimension, value=dimension_value)
-    metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
-    metrics.flush_metrics()  # one EMF record on stdout: CloudWatch turns it into the metric
+        emitter.add_dimension(name=dimension, value=dimension_value)
+    emitter.add_metric(name=name, unit=MetricUnit(unit), value=value)
+    emitter.flush_metrics()  # one EMF record on stdout: CloudWatch turns it into the metric
 
 
 @cache

@@ -23,13 +23,9 @@ class Step(StrEnum):
     STORE = "store"
     DONE = "done"
 
-    @property
-    def description(self) -> str:
-        """What the job is doing, as people read it (error reasons, the CLI's progress lines)."""
-        return _DESCRIPTIONS[self]
 
-
-_DESCRIPTIONS = {
+# What a job is doing at each step, as people read it (error reasons, the CLI's progress lines).
+_DESCRIPTIONS: dict[str, str] = {
     Step.QUEUED: "waiting to start",
     Step.INGEST: "checking the job",
     Step.FETCH: "fetching the source videos",
@@ -44,10 +40,7 @@ _DESCRIPTIONS = {
 
 def describe_step(step: str) -> str:
     """A stored step's description; a value from an older release is shown as it is."""
-    try:
-        return Step(step).description
-    except ValueError:
-        return step
+    return _DESCRIPTIONS.get(step, step)
 
 
 class LipsyncOperation(StrEnum):

@@ -107,12 +107,8 @@ def retry(*, transient_attempts: int = 5, waits_for_token: bool = False) -> list
     return rules
 
 
-def failed(step: Step) -> str:
-    """The state that records ``step`` as the failed one, on the way to the failure recorder."""
-    return _FAILED[step]
-
-
-_FAILED = {
+# The state that records each step as the failed one, on the way to the failure recorder.
+FAILED_STATE = {
     Step.FETCH: "Fetch failed",
     Step.PUSH: "Push failed",
     Step.VOICE: "Voice failed",
@@ -122,27 +118,36 @@ _FAILED = {
 }
 
 
-def task(step: Step, next_state: str, **extra: Any) -> dict[str, Any]:
-    """A step's Lambda task: the whole state in, the state moved on out, errors to the step's failure."""
-    payload: dict[str, Any] = {"Payload.$": "$"}
-    if step is Step.LIPSYNC:  # the lip-sync function is told which of its operations to run
-        payload = {"Payload": {"operation": LipsyncOperation.GENERATE.value, "state.$": "$"}}
+def task(
+    step: Step, next_state: str, *, operation: LipsyncOperation | None = None, transient_attempts: int = 5
+) -> dict[str, Any]:
+    """A step's Lambda task: the whole state in (inside an envelope naming the operation, for a function
+    that has several), the state moved on out, errors to the step's failure."""
+    payload: dict[str, Any] = (
+        {"Payload.$": "$"} if operation is None else {"Payload": {"operation": operation.value, "state.$": "$"}}
+    )
     return {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": STEP_FUNCTIONS[step], **payload},
         "OutputPath": "$.Payload",
-        "Retry": retry(**extra),
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed(step)}],
+        "Retry": retry(transient_attempts=transient_attempts),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED_STATE[step]}],
         "Next": next_state,
     }
 
 
 def token_task(
-    operation: LipsyncOperation, *, comment: str, result_path: str | None, timeout: str, on_timeout: tuple[str, str]
+    operation: LipsyncOperation,
+    next_state: str,
+    *,
+    comment: str,
+    result_path: str | None,
+    timeout: str,
+    on_timeout: str,
 ) -> dict[str, Any]:
-    """A lip-sync operation that hands the function a task token and waits to be resumed."""
-    timeout_path, timeout_next = on_timeout
+    """A lip-sync operation that hands the function a task token and waits to be resumed; a wait that times
+    out goes on to ``on_timeout`` with the state as it was."""
     return {
         "Type": "Task",
         "Comment": comment,
@@ -155,10 +160,10 @@ def token_task(
         "TimeoutSecondsPath": timeout,
         "Retry": retry(waits_for_token=True),
         "Catch": [
-            {"ErrorEquals": ["States.Timeout"], "ResultPath": timeout_path, "Next": timeout_next},
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed(Step.LIPSYNC)},
+            {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": on_timeout},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED_STATE[Step.LIPSYNC]},
         ],
-        "Next": "Start lip-sync" if result_path is None else "Lip-sync done?",
+        "Next": next_state,
     }
 
 
@@ -171,7 +176,7 @@ def gave_up(error: GivenUp, step: Step) -> dict[str, Any]:
         "Type": "Pass",
         "Result": {"Error": error.value, "Cause": error.cause},
         "ResultPath": "$.error",
-        "Next": failed(step),
+        "Next": FAILED_STATE[step],
     }
 
 
@@ -224,7 +229,9 @@ def definition() -> dict[str, Any]:
         "Wait for speech": wait(config("tts_poll_seconds"), "Check speech"),
         "Check speech": task(Step.SPEECH, "Speech ready?"),
         "Speech timed out": gave_up(GivenUp.SPEECH_TIMEOUT, Step.SPEECH),
-        "Start lip-sync": task(Step.LIPSYNC, "Generation started?", transient_attempts=8),
+        "Start lip-sync": task(
+            Step.LIPSYNC, "Generation started?", operation=LipsyncOperation.GENERATE, transient_attempts=8
+        ),
         "Generation started?": {
             "Type": "Choice",
             "Comment": "No generation yet: every generation slot of the plan is taken (join the line), or sync. "
@@ -239,11 +246,12 @@ def definition() -> dict[str, Any]:
         "Wait for sync. labs": wait(config("poll_seconds"), "Start lip-sync"),
         "Wait for a generation slot": token_task(
             LipsyncOperation.JOIN_THE_LINE,
+            "Start lip-sync",
             comment="Joins the line for a slot; the job that gives one back wakes the longest-waiting job. A lost "
             "wake-up times out into asking again.",
             result_path=None,
             timeout=config("generation_wait_seconds"),
-            on_timeout=("$.lastWait", "Start lip-sync"),
+            on_timeout="Start lip-sync",
         ),
         "Generation slots stayed busy": gave_up(GivenUp.GENERATION_SLOTS_BUSY, Step.LIPSYNC),
         "Callback or poll?": {
@@ -253,19 +261,20 @@ def definition() -> dict[str, Any]:
         },
         "Wait for callback": token_task(
             LipsyncOperation.AWAIT_CALLBACK,
+            "Lip-sync done?",
             comment="Parks the task token by generation id; the webhook handler resumes it. A lost webhook times "
             "out into the polling loop.",
             result_path=path("generation"),
             timeout=config("callback_timeout_seconds"),
-            on_timeout=("$.callback", "Wait for lip-sync"),
+            on_timeout="Wait for lip-sync",
         ),
         "Wait for lip-sync": wait(config("poll_seconds"), "Check lip-sync"),
-        "Check lip-sync": task(Step.LIPSYNC, "Lip-sync done?"),
+        "Check lip-sync": task(Step.LIPSYNC, "Lip-sync done?", operation=LipsyncOperation.GENERATE),
         "Lip-sync done?": {
             "Type": "Choice",
             "Choices": [
                 is_true(path("generation", "succeeded"), "Store results"),
-                is_true(path("generation", "done"), failed(Step.LIPSYNC)),
+                is_true(path("generation", "done"), FAILED_STATE[Step.LIPSYNC]),
                 is_true(path("generation", "polls_used_up"), "Lip-sync timed out"),
             ],
             "Default": "Wait for lip-sync",
@@ -274,7 +283,7 @@ def definition() -> dict[str, Any]:
         "Store results": task(Step.STORE, "Done"),
         "Done": {"Type": "Succeed"},
     }
-    for step, name in _FAILED.items():
+    for step, name in FAILED_STATE.items():
         states[name] = {"Type": "Pass", "Result": step.value, "ResultPath": path("failed_step"), "Next": RECORD_FAILURE}
     states[RECORD_FAILURE] = {
         "Type": "Task",

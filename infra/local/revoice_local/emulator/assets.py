@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from revoice.pipeline.clock import stamp
 from revoice_local import media
 from revoice_local.emulator.errors import ApiError
 from revoice_local.emulator.org import Emulator
-from revoice_local.emulator.records import Ticket, now_iso
+from revoice_local.emulator.records import Ticket
 
 API_MAX_BYTES = 5 * 1024**3
 ASSET_TYPES = ("VIDEO", "AUDIO", "IMAGE")
@@ -131,11 +132,11 @@ class Assets:
         if problems:
             raise ApiError.invalid(*problems)
         assert isinstance(url, str)
-        stamp = now_iso()
+        created = stamp()
         asset: dict[str, Any] = {
             "id": str(uuid.uuid4()),
-            "createdAt": stamp,
-            "updatedAt": stamp,
+            "createdAt": created,
+            "updatedAt": created,
             "type": kind,
             "inputType": "url" if not org.in_storage(url) else "upload",
             "visibility": visibility,

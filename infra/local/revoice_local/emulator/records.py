@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from revoice.pipeline.clock import stamp
 
 WEBHOOK_FIELDS = (
     "id",
@@ -21,10 +22,6 @@ WEBHOOK_FIELDS = (
     "webhookUrl",
     "error",
 )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -75,7 +72,7 @@ class TtsJobRecord:
     duration: float | None = None
     error_code: str | None = None
     error_message: str | None = None
-    created_at: str = field(default_factory=now_iso)
+    created_at: str = field(default_factory=stamp)
     started_at: str | None = None
     finished_at: str | None = None
 
@@ -120,7 +117,7 @@ class GenerationRecord:
     audio: Path | None
     text: dict[str, Any] | None
     remote: dict[str, str] = field(default_factory=dict)  # input type -> a public URL to fetch when it runs
-    created_at: str = field(default_factory=now_iso)
+    created_at: str = field(default_factory=stamp)
     status: str = "PENDING"
     output_url: str | None = None
     output_duration: float | None = None

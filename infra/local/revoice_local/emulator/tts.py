@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from revoice.pipeline.clock import stamp
 from revoice_local import media
 from revoice_local.emulator.catalog import MAX_SCRIPT_CHARS, RUNNING
 from revoice_local.emulator.errors import ApiError
 from revoice_local.emulator.org import Emulator
-from revoice_local.emulator.records import TtsJobRecord, now_iso
+from revoice_local.emulator.records import TtsJobRecord
 
 
 class Speech:
@@ -110,13 +111,13 @@ class Speech:
     async def _run(self, job: TtsJobRecord, script: str, voice_id: str) -> None:
         config = self.org.config
         await asyncio.sleep(config.scaled(config.tts_seconds) / 3)
-        job.status, job.started_at = "PROCESSING", now_iso()
+        job.status, job.started_at = "PROCESSING", stamp()
         await asyncio.sleep(config.scaled(config.tts_seconds) * 2 / 3)
         fault = self.org.faults.take_kind("tts", "fail")
         if fault is not None:
             job.error_code = fault.error_code or "internal_error"
             job.error_message = f"Speech synthesis failed ({job.error_code})"
-            job.status, job.finished_at = "FAILED", now_iso()
+            job.status, job.finished_at = "FAILED", stamp()
             return
         job.url, job.duration = await asyncio.to_thread(self.render, job.id, script, voice_id)
-        job.status, job.finished_at = "SUCCESS", now_iso()
+        job.status, job.finished_at = "SUCCESS", stamp()
