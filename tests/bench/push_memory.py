@@ -60,11 +60,11 @@ def _put_object(size: int) -> None:
 
 def _push(emulator_url: str, api_key: str) -> dict[str, float]:
     """Run the push step as its Lambda would, and report this process's memory."""
+    from revoice.aws.s3 import S3ObjectStore
     from revoice.pipeline.clock import now
     from revoice.pipeline.manifest import JobManifest
     from revoice.pipeline.push import push_media
     from revoice.pipeline.state import JobRef, JobState, RunConfig
-    from revoice.pipeline.stores import ObjectStore
     from revoice.sync import SyncClient
 
     class NoTable:
@@ -77,7 +77,7 @@ def _push(emulator_url: str, api_key: str) -> dict[str, float]:
         config=RunConfig(),
     )
     client = SyncClient(api_key, base_url=emulator_url, timeout=600)
-    store = ObjectStore(BUCKET, boto3.client("s3"))
+    store = S3ObjectStore(BUCKET, boto3.client("s3"))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.monotonic()
     pushed = push_media(state, store=store, sync=client, jobs=NoTable())  # type: ignore[arg-type]

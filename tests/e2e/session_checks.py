@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 
-from revoice.pipeline.stores import scan_all
-from revoice.pipeline.voices import VoiceRegistry
+from revoice.aws.tables import VoiceTable, scan_all
 from revoice_local.stack.stack import LocalStack
 
 
@@ -20,7 +19,7 @@ def nothing_is_held(stack: LocalStack) -> None:
     running = {str(item["jobId"]) for item in scan_all(stack.job_table()) if item.get("status") == "RUNNING"}
     ended = {job for job in running if stack._execution_status(job) not in (None, "RUNNING")}
     assert ended == set(), "the job table says RUNNING for jobs whose execution has ended"
-    registry = VoiceRegistry(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
+    registry = VoiceTable(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
     held_by_ended_jobs = {job for record in registry.all() for job in record.holders if job not in running}
     assert held_by_ended_jobs == set()
 

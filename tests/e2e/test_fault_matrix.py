@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from revoice.pipeline.voices import VoiceRegistry
+from revoice.aws.tables import VoiceTable
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import JobEnd, LocalStack
 from tests.e2e.conftest import FAULT_MATRIX, OUTLASTS_THE_JOB, IngestEvents, Jobs, MatrixRow
@@ -52,7 +52,7 @@ def _lambda_crashes(stack: LocalStack, _: Jobs) -> None:
     """The call succeeds, then the Lambda dies before it can return: a crash mid-step."""
     stack.crash_after("revoice.sync.client:SyncClient.upload", BATCH)  # push: an asset uploaded, the other not yet
     stack.crash_after("revoice.sync.client:SyncClient.create_generation", BATCH)  # the generation exists, unrecorded
-    stack.crash_after("revoice.pipeline.stores:ObjectStore.upload_stream", BATCH)  # store: copied, no result yet
+    stack.crash_after("revoice.aws.s3:S3ObjectStore.upload_stream", BATCH)  # store: copied, no result yet
 
 
 def _clone_slots_full_of_idle_clones(stack: LocalStack, jobs: Jobs) -> None:
@@ -192,7 +192,7 @@ def test_every_job_completes_or_fails_cleanly_and_nothing_is_lost_duplicated_or_
     matrix_row.duplicated = sum(executions.count(job_id) - 1 for job_id in job_ids if job_id in executions) + sum(
         count - 1 if key in job_ids else count for key, count in per_job.items()
     )
-    registry = VoiceRegistry(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
+    registry = VoiceTable(stack.dynamodb.Table(str(stack.plan.outputs["VoicesTableName"])))
     held_voices = [job for record in registry.all() for job in record.holders if job in job_ids]
     matrix_row.leaked = len(stack.generation_slots().holders() & set(job_ids)) + len(held_voices)
 

@@ -223,7 +223,7 @@ def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_push_and_store_can_move_a_5_gib_file_within_lambdas_limits() -> None:
-    from revoice.pipeline.stores import PART_BYTES
+    from revoice.aws.s3 import PART_BYTES
 
     for name in ("PushFunction", "StoreFunction"):
         properties = FUNCTIONS[name]["Properties"]

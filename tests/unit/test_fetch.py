@@ -12,19 +12,11 @@ import pytest
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.fetch import download_key, fetch_sources
 from revoice.pipeline.state import JobState
-from tests.unit.fakes import MemoryBucket
+from tests.fakes import MemoryBucket, MemoryJobs
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
 PUBLIC = {"videos.example.com": ["93.184.216.34"]}
-
-
-class Jobs:
-    def __init__(self) -> None:
-        self.steps: list[str] = []
-
-    def entered(self, job_id: str, step: str) -> None:
-        self.steps.append(step)
 
 
 def _state(**manifest: Any) -> JobState:
@@ -39,13 +31,13 @@ def _http(routes: dict[str, httpx.Response]) -> httpx.Client:
 
 
 def test_url_sources_are_copied_and_the_manifest_then_names_the_copies() -> None:
-    bucket, jobs = MemoryBucket(), Jobs()
+    bucket, jobs = MemoryBucket(), MemoryJobs()
     url = "https://videos.example.com/talks/speaker.mp4"
     state = _state(source=url)
     moved = fetch_sources(
         state,
-        store=bucket,  # type: ignore[arg-type]
-        jobs=jobs,  # type: ignore[arg-type]
+        store=bucket,
+        jobs=jobs,
         http=_http({url: httpx.Response(200, content=MP4)}),
         resolver=lambda host: PUBLIC.get(host, []),
     )
@@ -53,7 +45,7 @@ def test_url_sources_are_copied_and_the_manifest_then_names_the_copies() -> None
     assert copy == f"downloads/{state.job.id}/source-speaker.mp4"
     assert bucket.objects == {copy: MP4}
     assert (moved.manifest.source, moved.manifest.target_key, moved.needs_fetch) == (copy, copy, False)
-    assert jobs.steps == ["fetch"]
+    assert jobs.steps == {state.job.id: ["fetch"]}
     assert moved.wire()["needsFetch"] is False  # the ASL's "Fetch sources?" reads it
 
 
@@ -62,8 +54,8 @@ def test_a_url_that_is_not_a_video_fails_the_step_like_a_key_would() -> None:
     with pytest.raises(JobInputError) as caught:
         fetch_sources(
             _state(source=url),
-            store=MemoryBucket(),  # type: ignore[arg-type]
-            jobs=Jobs(),  # type: ignore[arg-type]
+            store=MemoryBucket(),
+            jobs=MemoryJobs(),
             http=_http({url: httpx.Response(200, content=b"not a video at all")}),
             resolver=lambda host: PUBLIC.get(host, []),
         )

@@ -1,40 +1,27 @@
-"""The generation-slot lease: never more holders than the plan allows, idempotent both ways, and
-atomic under racing writers (through the local stack's moto server, as on DynamoDB)."""
+"""The generation-slot rules: never more holders than the plan allows, idempotent both ways, the line
+served longest-waiting first, a slot passed in one write. Here on the in-memory lease; the same tests
+run on DynamoDB's through the local stack's moto server (``tests/adapters/test_slot_table.py``)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from unittest import mock
 
-import boto3
 import pytest
 
 from revoice.pipeline.errors import BusyStepError, TransientStepError, from_sync
+from revoice.pipeline.ports import SlotLease
 from revoice.pipeline.slots import GenerationSlots
 from revoice.sync.errors import SyncApiError
-from revoice_local.stack.moto_server import LocalMotoServer
+from tests.fakes import MemorySlotLease
+
+LeaseFor = Callable[[int], SlotLease]
 
 
-@pytest.fixture(scope="module")
-def table() -> Iterator[Any]:
-    server = LocalMotoServer().start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    with mock.patch.dict(os.environ, env):
-        dynamodb = boto3.resource("dynamodb", endpoint_url=server.url)
-        created = dynamodb.create_table(
-            TableName="slots",
-            KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "slot", "AttributeType": "S"},
-                {"AttributeName": "entry", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield created
-    server.stop()
+@pytest.fixture
+def lease_for() -> LeaseFor:
+    return MemorySlotLease
 
 
 def _recording(woken: list[str]) -> Callable[[str], bool]:
@@ -45,8 +32,8 @@ def _recording(woken: list[str]) -> Callable[[str], bool]:
     return wake
 
 
-def test_a_job_beyond_the_limit_is_refused_until_a_slot_is_given_back(table: Any) -> None:
-    slots = GenerationSlots(table, limit=2, name="limit")
+def test_a_job_beyond_the_limit_is_refused_until_a_slot_is_given_back(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(2))
     assert [slots.acquire(job) for job in ("a", "b", "c")] == [True, True, False]
     assert slots.acquire("a")  # a retried step keeps its slot and takes no second one
     assert slots.holders() == {"a", "b"}
@@ -57,16 +44,16 @@ def test_a_job_beyond_the_limit_is_refused_until_a_slot_is_given_back(table: Any
     assert slots.holders() == {"b", "c"}
 
 
-def test_racing_jobs_never_hold_more_slots_than_the_plan_allows(table: Any) -> None:
-    slots = GenerationSlots(table, limit=3, name="race")
+def test_racing_jobs_never_hold_more_slots_than_the_plan_allows(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(3))
     with ThreadPoolExecutor(max_workers=16) as pool:
         granted = list(pool.map(slots.acquire, [f"job-{n}" for n in range(64)]))
     assert granted.count(True) == 3
     assert len(slots.holders()) == 3
 
 
-def test_stale_holders_are_named_and_reclaimed(table: Any) -> None:
-    slots = GenerationSlots(table, limit=3, name="stale")
+def test_stale_holders_are_named_and_reclaimed(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(3))
     for job in ("running", "ended-1", "ended-2"):
         slots.acquire(job)
     assert slots.stale(lambda job: job == "running") == ["ended-1", "ended-2"]
@@ -81,8 +68,8 @@ def test_stale_holders_are_named_and_reclaimed(table: Any) -> None:
     assert woken == ["token-waiting"]
 
 
-def test_the_line_is_served_longest_waiting_first_and_only_when_a_slot_is_free(table: Any) -> None:
-    slots = GenerationSlots(table, limit=1, name="line")
+def test_the_line_is_served_longest_waiting_first_and_only_when_a_slot_is_free(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
     slots.wait("second", "2026-01-01T00:00:02Z", "token-2")
     slots.wait("first", "2026-01-01T00:00:01Z", "token-1")
@@ -98,9 +85,9 @@ def test_the_line_is_served_longest_waiting_first_and_only_when_a_slot_is_free(t
 
 
 def test_a_slot_passes_on_past_waiters_that_stopped_waiting_and_is_given_back_when_no_one_waits(
-    table: Any,
+    lease_for: LeaseFor,
 ) -> None:
-    slots = GenerationSlots(table, limit=1, name="pass-on")
+    slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
     slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old")
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
@@ -110,8 +97,8 @@ def test_a_slot_passes_on_past_waiters_that_stopped_waiting_and_is_given_back_wh
     assert slots.holders() == set()
 
 
-def test_handing_over_a_slot_already_given_back_wakes_no_one_while_the_slots_are_taken(table: Any) -> None:
-    slots = GenerationSlots(table, limit=1, name="twice")
+def test_handing_over_a_slot_already_given_back_wakes_no_one_while_the_slots_are_taken(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
     slots.wait("waiting", "2026-01-01T00:00:01Z", "token")
     woken: list[str] = []
@@ -121,30 +108,39 @@ def test_handing_over_a_slot_already_given_back_wakes_no_one_while_the_slots_are
 
 
 class _WatchedLease:
-    """The table, with the lease's holders read back after every write, and a write slipped in once."""
+    """A lease, with its holders read back after every write, and a write slipped in before the first pass."""
 
-    def __init__(self, table: Any, before_first_pass: Callable[[], None] = lambda: None) -> None:
-        self._table = table
+    def __init__(self, lease: SlotLease, before_first_pass: Callable[[], None] = lambda: None) -> None:
+        self._lease = lease
         self._before_first_pass = before_first_pass
         self.sizes: list[int] = []
 
-    def update_item(self, **request: Any) -> Any:
-        if request["UpdateExpression"].startswith("SET holders"):
-            self._before_first_pass()
-            self._before_first_pass = lambda: None
-        try:
-            return self._table.update_item(**request)
-        finally:
-            item = self._table.get_item(Key=request["Key"], ConsistentRead=True).get("Item") or {}
-            self.sizes.append(len(item.get("holders", set())))
+    def _watch(self) -> None:
+        self.sizes.append(len(self._lease.holders()))
+
+    def acquire(self, job_id: str) -> bool:
+        held = self._lease.acquire(job_id)
+        self._watch()
+        return held
+
+    def release(self, job_id: str) -> None:
+        self._lease.release(job_id)
+        self._watch()
+
+    def replace_holders(self, read: set[str], holders: set[str]) -> bool:
+        self._before_first_pass()
+        self._before_first_pass = lambda: None
+        replaced = self._lease.replace_holders(read, holders)
+        self._watch()
+        return replaced
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
+        return getattr(self._lease, name)
 
 
-def test_a_slot_passes_in_one_write_never_listing_a_holder_beyond_the_limit(table: Any) -> None:
-    watched = _WatchedLease(table)
-    slots = GenerationSlots(watched, limit=2, name="one-write")  # type: ignore[arg-type]
+def test_a_slot_passes_in_one_write_never_listing_a_holder_beyond_the_limit(lease_for: LeaseFor) -> None:
+    watched = _WatchedLease(lease_for(2))
+    slots = GenerationSlots(watched)
     assert slots.acquire("first")
     assert slots.acquire("second")
     for n in range(4):
@@ -157,19 +153,20 @@ def test_a_slot_passes_in_one_write_never_listing_a_holder_beyond_the_limit(tabl
     assert max(watched.sizes) == 2
 
 
-def test_a_pass_that_races_another_write_is_made_again_on_the_holders_as_they_are(table: Any) -> None:
-    slots = GenerationSlots(table, limit=2, name="raced")
+def test_a_pass_that_races_another_write_is_made_again_on_the_holders_as_they_are(lease_for: LeaseFor) -> None:
+    lease = lease_for(2)
+    slots = GenerationSlots(lease)
     assert slots.acquire("ending")
     assert slots.acquire("other")
     slots.wait("waiting", "2026-01-01T00:00:01Z", "token")
-    watched = _WatchedLease(table, before_first_pass=lambda: slots.release("other"))
-    raced = GenerationSlots(watched, limit=2, name="raced")  # type: ignore[arg-type]
+    watched = _WatchedLease(lease, before_first_pass=lambda: slots.release("other"))
+    raced = GenerationSlots(watched)
     assert raced.hand_over("ending", _recording([])) == "waiting"
     assert slots.holders() == {"waiting"}  # "other" gave its slot back in between, and stays gone
 
 
-def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(table: Any) -> None:
-    slots = GenerationSlots(table, limit=1, name="stale-line")
+def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
     slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old")
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
     tried: list[str] = []
@@ -183,8 +180,8 @@ def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(table: Any) -> No
     assert slots.waiting() == []
 
 
-def test_asking_again_keeps_the_place_in_line_and_refreshes_the_token(table: Any) -> None:
-    slots = GenerationSlots(table, limit=1, name="refresh")
+def test_asking_again_keeps_the_place_in_line_and_refreshes_the_token(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
     slots.wait("early", "2026-01-01T00:00:01Z", "token-a")
     slots.wait("late", "2026-01-01T00:00:02Z", "token-b")

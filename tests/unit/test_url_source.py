@@ -7,7 +7,7 @@ import pytest
 
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.url_source import check_url, copy_url
-from tests.unit.fakes import MemoryBucket
+from tests.fakes import MemoryBucket
 
 PUBLIC = {"videos.example.com": ["93.184.216.34"], "cdn.example.com": ["2606:2800:220:1::1"]}
 

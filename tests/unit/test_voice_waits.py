@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -13,20 +13,17 @@ from revoice.pipeline.state import JobState, RunConfig
 from revoice.pipeline.voice import MAX_SLOTS_FREED, MAX_VOICE_WAIT_SECONDS, ensure_voice
 from revoice.sync.errors import SyncApiError
 from revoice.sync.models import Voice
+from tests.fakes import FakeSyncLabs, MemoryJobs, MemoryVoices
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-class _Jobs:
-    def entered(self, job_id: str, step: str) -> None:
-        pass
-
-
-class _RateLimitedSync:
+class _RateLimitedSync(FakeSyncLabs):
     def __init__(self, retry_after: float | None) -> None:
+        super().__init__()
         self.retry_after = retry_after
 
-    def clone_voice(self, name: str, **_: Any) -> None:
+    def clone_voice(self, name: str, *, asset_id: str | None = None, url: str | None = None) -> Voice:
         raise SyncApiError(429, "rate_limit_exceeded", "10 clones an hour", retry_after=self.retry_after)
 
 
@@ -39,9 +36,9 @@ def _fresh_voice_job() -> JobState:
 def _ask_for_a_voice(retry_after: float | None) -> JobState:
     return ensure_voice(
         _fresh_voice_job(),
-        sync=cast(Any, _RateLimitedSync(retry_after)),
-        registry=cast(Any, None),  # never reached: cloning comes first for a fresh voice
-        jobs=cast(Any, _Jobs()),
+        sync=_RateLimitedSync(retry_after),
+        registry=MemoryVoices(),
+        jobs=MemoryJobs(),
     )
 
 
@@ -62,15 +59,16 @@ def test_the_documented_429_without_retry_after_waits_for_the_clone_window_inste
     assert CLONE_WINDOW_WAIT_SECONDS * RunConfig().max_slot_waits >= 3600  # by default the waits outlast the hour
 
 
-class _FullSlots:
+class _FullSlots(FakeSyncLabs):
     """Every clone answers 403 until ``free_after`` slots were freed (other jobs took the earlier ones)."""
 
     def __init__(self, free_after: int) -> None:
+        super().__init__()
         self.free_after = free_after
         self.freed = 0
         self.clones = 0
 
-    def clone_voice(self, name: str, **_: Any) -> Voice:
+    def clone_voice(self, name: str, *, asset_id: str | None = None, url: str | None = None) -> Voice:
         self.clones += 1
         if self.freed < self.free_after:
             raise SyncApiError(403, "voice_clone_limit_reached", "All 5 clone slots are in use")
@@ -81,42 +79,24 @@ class _FullSlots:
         return f"idle-{self.freed}"
 
 
-class _Registry:
-    def __init__(self) -> None:
-        self.recorded: list[str] = []
-
-    def record(self, voice_id: str, name: str, **_: Any) -> None:
-        self.recorded.append(voice_id)
-
-
-class _RunningJobs(_Jobs):
-    def is_running(self, job_id: str) -> bool:
-        return True
-
-    def holding_voice(self, job_id: str, voice_id: str) -> None:
-        pass
-
-
-def _clone_into_full_slots(sync: _FullSlots, registry: _Registry, monkeypatch: pytest.MonkeyPatch) -> JobState:
+def _clone_into_full_slots(sync: _FullSlots, registry: MemoryVoices, monkeypatch: pytest.MonkeyPatch) -> JobState:
     monkeypatch.setattr(voice, "free_a_slot", sync.free_a_slot)
-    return ensure_voice(
-        _fresh_voice_job(), sync=cast(Any, sync), registry=cast(Any, registry), jobs=cast(Any, _RunningJobs())
-    )
+    return ensure_voice(_fresh_voice_job(), sync=sync, registry=registry, jobs=MemoryJobs())
 
 
 def test_a_clone_slot_freed_and_taken_by_another_job_is_freed_again_and_the_clone_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sync, registry = _FullSlots(free_after=MAX_SLOTS_FREED), _Registry()
+    sync, registry = _FullSlots(free_after=MAX_SLOTS_FREED), MemoryVoices()
     state = _clone_into_full_slots(sync, registry, monkeypatch)
     assert state.voice is not None
     assert state.voice.cloned
-    assert (sync.freed, sync.clones, registry.recorded) == (MAX_SLOTS_FREED, MAX_SLOTS_FREED + 1, ["cloned"])
+    assert (sync.freed, sync.clones, list(registry.records)) == (MAX_SLOTS_FREED, MAX_SLOTS_FREED + 1, ["cloned"])
 
 
 def test_slots_taken_as_fast_as_the_job_frees_them_make_it_wait_not_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    sync, registry = _FullSlots(free_after=MAX_SLOTS_FREED + 1), _Registry()
+    sync, registry = _FullSlots(free_after=MAX_SLOTS_FREED + 1), MemoryVoices()
     state = _clone_into_full_slots(sync, registry, monkeypatch)
     assert state.voice is None  # busy, like slots held by running jobs: the state machine waits and asks again
     assert (state.voice_waits, state.voice_wait_seconds) == (1, state.config.slot_wait_seconds)
-    assert (sync.freed, registry.recorded) == (MAX_SLOTS_FREED, [])
+    assert (sync.freed, list(registry.records)) == (MAX_SLOTS_FREED, [])

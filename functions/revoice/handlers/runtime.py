@@ -1,5 +1,5 @@
-"""What the handlers share: each function's settings, validated at import, and clients made once per
-container.
+"""What the handlers share: each function's settings, validated at import, and the adapters the pipeline's
+ports are given, made once per container (the one place that wires ``revoice.aws`` to the pipeline).
 
 Each handler module declares the settings model of its function (the groups below, combined) and loads
 it at import, so a missing or malformed variable fails the cold start, loudly, naming the variable,
@@ -26,10 +26,8 @@ from revoice.pipeline.state import RunConfig
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
-    from revoice.pipeline.callbacks import CallbackStore, Resumer
+    from revoice.pipeline.ports import CallbackStore, Executions, JobRecords, ObjectStore, Resumer, VoiceRegistry
     from revoice.pipeline.slots import GenerationSlots
-    from revoice.pipeline.stores import Executions, JobTable, ObjectStore
-    from revoice.pipeline.voices import VoiceRegistry
     from revoice.sync import SyncClient
 
 logger = Logger()
@@ -171,45 +169,47 @@ def _dynamodb_table(name: str) -> object:
 
 
 def store(bucket: str) -> ObjectStore:
-    from revoice.pipeline.stores import ObjectStore
+    from revoice.aws.s3 import S3ObjectStore
 
-    return ObjectStore(bucket, _boto3_client("s3"))  # type: ignore[arg-type]
+    return S3ObjectStore(bucket, _boto3_client("s3"))  # type: ignore[arg-type]
 
 
-def jobs(settings: Jobs) -> JobTable:
-    from revoice.pipeline.stores import JobTable
+def jobs(settings: Jobs) -> JobRecords:
+    from revoice.aws.tables import JobTable
 
     return JobTable(_dynamodb_table(settings.jobs_table))  # type: ignore[arg-type]
 
 
 def voices(settings: Voices) -> VoiceRegistry:
-    from revoice.pipeline.voices import VoiceRegistry
+    from revoice.aws.tables import VoiceTable
 
-    return VoiceRegistry(_dynamodb_table(settings.voices_table))  # type: ignore[arg-type]
+    return VoiceTable(_dynamodb_table(settings.voices_table))  # type: ignore[arg-type]
 
 
 def slots(settings: Slots) -> GenerationSlots:
-    from revoice.pipeline.slots import GenerationSlots
+    from revoice.aws.tables import SlotTable
+    from revoice.pipeline.slots import GENERATIONS, GenerationSlots
 
-    return GenerationSlots(_dynamodb_table(settings.slots_table), settings.plan_concurrency)  # type: ignore[arg-type]
+    table = _dynamodb_table(settings.slots_table)
+    return GenerationSlots(SlotTable(table, settings.plan_concurrency, GENERATIONS))  # type: ignore[arg-type]
 
 
 def executions(settings: Machine) -> Executions:
-    from revoice.pipeline.stores import Executions
+    from revoice.aws.stepfunctions import StepFunctionsExecutions
 
-    return Executions(settings.state_machine_arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
+    return StepFunctionsExecutions(settings.state_machine_arn, _boto3_client("stepfunctions"))  # type: ignore[arg-type]
 
 
 def callbacks(settings: Callbacks) -> CallbackStore:
-    from revoice.pipeline.callbacks import CallbackStore
+    from revoice.aws.tables import CallbackTable
 
-    return CallbackStore(_dynamodb_table(settings.callbacks_table))  # type: ignore[arg-type]
+    return CallbackTable(_dynamodb_table(settings.callbacks_table))  # type: ignore[arg-type]
 
 
 def resumer() -> Resumer:
-    from revoice.pipeline.callbacks import Resumer
+    from revoice.aws.stepfunctions import TaskTokens
 
-    return Resumer(_boto3_client("stepfunctions"))  # type: ignore[arg-type]
+    return TaskTokens(_boto3_client("stepfunctions"))  # type: ignore[arg-type]
 
 
 def secret(arn: str) -> str:

@@ -11,93 +11,19 @@ so a freed slot waits for no other step.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
-
-from revoice.pipeline.clock import now, stamp
+from revoice.pipeline.clock import now
 from revoice.pipeline.errors import from_sync
 from revoice.pipeline.state import GenerationState, JobState, wire
-from revoice.pipeline.stores import error_code
 from revoice.sync.errors import SyncError
 from revoice.sync.models import Generation
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
-    from mypy_boto3_stepfunctions import SFNClient
+    from revoice.pipeline.ports import CallbackStore, Resumer, SyncApi
+    from revoice.pipeline.slots import GenerationSlots
 
-    from revoice.sync.client import SyncClient
-
-ROW_TTL_SECONDS = 3 * 24 * 3600
-CLOSED_TOKEN = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 WebhookOutcome = Literal["resumed", "stored", "duplicate", "not_terminal"]
-
-
-@dataclass(frozen=True)
-class CallbackRow:
-    generation_id: str
-    token: str | None
-    generation: dict[str, Any] | None
-    webhook: dict[str, Any] | None
-    job_id: str | None = None
-
-
-class SlotReleaser(Protocol):
-    def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None: ...
-
-
-class CallbackStore:
-    def __init__(self, table: Table) -> None:
-        self._table = table
-
-    def _set(self, generation_id: str, **fields: Any) -> CallbackRow:
-        fields["expiresAt"] = int(time.time()) + ROW_TTL_SECONDS
-        answer = self._table.update_item(
-            Key={"generationId": generation_id},
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-            ExpressionAttributeNames={f"#{k}": k for k in fields},
-            ExpressionAttributeValues={f":{k}": v for k, v in fields.items()},
-            ReturnValues="ALL_NEW",
-        )
-        item = answer.get("Attributes", {})
-        return CallbackRow(
-            generation_id=generation_id,
-            token=item.get("taskToken"),  # type: ignore[arg-type]
-            generation=json.loads(str(item["generation"])) if "generation" in item else None,
-            webhook=json.loads(str(item["webhook"])) if "webhook" in item else None,
-            job_id=str(item["jobId"]) if "jobId" in item else None,
-        )
-
-    def park(self, generation_id: str, token: str, generation: dict[str, Any], job_id: str) -> CallbackRow:
-        return self._set(generation_id, taskToken=token, generation=json.dumps(generation), jobId=job_id)
-
-    def arrived(self, generation_id: str, webhook: dict[str, Any]) -> CallbackRow:
-        return self._set(generation_id, webhook=json.dumps(webhook), webhookAt=stamp())
-
-
-class Resumer:
-    """Hands a finished generation back to the execution waiting on ``token``."""
-
-    def __init__(self, client: SFNClient) -> None:
-        self._sfn = client
-
-    def resume(self, token: str, generation: dict[str, Any]) -> bool:
-        """True if the execution was waiting; False when the token was already used or expired."""
-        try:
-            self._sfn.send_task_success(taskToken=token, output=json.dumps(generation))
-        except ClientError as exc:
-            if error_code(exc) in CLOSED_TOKEN:
-                return False
-            raise
-        return True
-
-    def wake(self, token: str) -> bool:
-        """Wake an execution waiting for a generation slot; False if it stopped waiting."""
-        return self.resume(token, {})
 
 
 def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
@@ -119,7 +45,7 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
 
 
 def park_token(
-    state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncClient, slots: SlotReleaser
+    state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncApi, slots: GenerationSlots
 ) -> str:
     """Park the token; resume at once if the webhook came first, or if the generation already ended."""
     assert state.generation is not None
@@ -139,7 +65,7 @@ def park_token(
 
 
 def webhook_arrived(
-    generation: Generation, raw: dict[str, Any], *, store: CallbackStore, resumer: Resumer, slots: SlotReleaser
+    generation: Generation, raw: dict[str, Any], *, store: CallbackStore, resumer: Resumer, slots: GenerationSlots
 ) -> WebhookOutcome:
     """A verified webhook: give back the job's slot, resume the waiting job, or leave word for it if it is
     not parked yet (it gives the slot back itself when it parks)."""
@@ -159,7 +85,7 @@ def _resume_ended(
     parked: dict[str, Any],
     finished: Generation,
     resumer: Resumer,
-    slots: SlotReleaser,
+    slots: GenerationSlots,
 ) -> bool:
     """The generation has ended: its slot goes to the next job in line first, then the job resumes."""
     if job_id is not None:  # rows parked before rows named their job: the store step gives the slot back

@@ -13,12 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from revoice.pipeline.clock import stamp
+from revoice.pipeline.ports import VoiceRegistry
 from revoice.pipeline.voice import JobIsRunning, release_stale_holders
-from revoice.pipeline.voices import VoiceRecord, VoiceRegistry, clone_created_at
+from revoice.pipeline.voices import VoiceRecord, clone_created_at
 from revoice.sync.errors import SyncApiError, SyncError
 
 if TYPE_CHECKING:
-    from revoice.sync.client import SyncClient
+    from revoice.pipeline.ports import SyncApi
 
 
 @dataclass
@@ -50,7 +51,7 @@ class CleanupReport:
 
 def sweep(
     *,
-    sync: SyncClient,
+    sync: SyncApi,
     registry: VoiceRegistry,
     job_is_running: JobIsRunning,
     ttl_seconds: float,
@@ -98,7 +99,7 @@ def _recorded(
     entry: dict[str, Any],
     report: CleanupReport,
     registry: VoiceRegistry,
-    sync: SyncClient,
+    sync: SyncApi,
     job_is_running: JobIsRunning,
     ttl_seconds: float,
     now: float,
@@ -118,7 +119,7 @@ def _recorded(
 
 
 def _delete(
-    entry: dict[str, Any], report: CleanupReport, sync: SyncClient, registry: VoiceRegistry | None, dry_run: bool
+    entry: dict[str, Any], report: CleanupReport, sync: SyncApi, registry: VoiceRegistry | None, dry_run: bool
 ) -> None:
     voice_id = entry["voiceId"]
     if dry_run:

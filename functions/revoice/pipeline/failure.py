@@ -14,7 +14,7 @@ from revoice.pipeline import layout
 from revoice.pipeline.clock import stamp
 from revoice.pipeline.contract import JOB_FAILED, describe_step
 from revoice.pipeline.errors import ADVICE, parse_error_message
-from revoice.pipeline.stores import JobTable, ObjectStore
+from revoice.pipeline.ports import JobRecords, ObjectStore
 from revoice.sync.models import GENERATION_TERMINAL
 
 EXECUTION_ENDS = {"TIMED_OUT": "execution_timeout", "ABORTED": "execution_aborted", "FAILED": "execution_failed"}
@@ -29,7 +29,7 @@ LAMBDA_FAILURES = {
 }
 
 
-def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobTable) -> dict[str, Any]:
+def record_failure(event: dict[str, Any], *, store: ObjectStore, jobs: JobRecords) -> dict[str, Any]:
     """Write the error document for ``event`` (job state or execution status change); return it."""
     status_change = event.get("detail-type") == "Step Functions Execution Status Change"
     document = _execution_ended(event["detail"], jobs) if status_change else _step_failed(event)
@@ -101,7 +101,7 @@ def describe(error: dict[str, Any] | None, step: str, generation: dict[str, Any]
     return "internal_error", f"{doing} failed unexpectedly: {error_type}: {message or 'no details'}", error_type
 
 
-def _execution_ended(detail: dict[str, Any], jobs: JobTable) -> dict[str, Any]:
+def _execution_ended(detail: dict[str, Any], jobs: JobRecords) -> dict[str, Any]:
     job_id = str(detail.get("name"))
     status = str(detail.get("status"))
     record = jobs.get(job_id) or {}
@@ -135,7 +135,7 @@ def failed_job_id(event: dict[str, Any]) -> str:
     return str(event["job"]["id"])
 
 
-def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobTable) -> str | None:
+def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobRecords) -> str | None:
     """The voice the failed job was using, if any, so it can be let go of."""
     voice = event.get("voice")
     if isinstance(voice, dict) and voice.get("id"):

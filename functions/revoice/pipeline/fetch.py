@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from revoice.pipeline import layout
 from revoice.pipeline.ingest import check_sources
+from revoice.pipeline.ports import JobRecords, ObjectStore
 from revoice.pipeline.state import JobState
-from revoice.pipeline.stores import JobTable, ObjectStore
 
 if TYPE_CHECKING:
     import httpx
@@ -30,7 +30,7 @@ def download_key(job_id: str, field: str, url: str) -> str:
 
 
 def fetch_sources(
-    state: JobState, *, store: ObjectStore, jobs: JobTable, http: httpx.Client, resolver: Resolver | None = None
+    state: JobState, *, store: ObjectStore, jobs: JobRecords, http: httpx.Client, resolver: Resolver | None = None
 ) -> JobState:
     from revoice.pipeline.url_source import copy_url, resolve  # only this step downloads
 

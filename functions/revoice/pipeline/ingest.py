@@ -15,8 +15,8 @@ from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.history import polling
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import MAX_MANIFEST_BYTES, JobManifest, manifest_from_metadata, parse_manifest
+from revoice.pipeline.ports import Executions, JobRecords, ObjectForbidden, ObjectInfo, ObjectStore
 from revoice.pipeline.state import JobRef, JobState, RunConfig
-from revoice.pipeline.stores import Executions, JobTable, ObjectForbidden, ObjectInfo, ObjectStore
 from revoice.pipeline.video_check import SNIFF_BYTES, looks_like_video
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def ingest_object(
     *,
     store: ObjectStore,
     executions: Executions,
-    jobs: JobTable,
+    jobs: JobRecords,
     config: RunConfig,
 ) -> IngestOutcome:
     """Handle one created object (``key`` already URL-decoded; ``version`` its version id or ETag)."""
@@ -76,7 +76,7 @@ def start_job(
     config: RunConfig,
     *,
     executions: Executions,
-    jobs: JobTable,
+    jobs: JobRecords,
     request_hash: str | None = None,
 ) -> str | None:
     """Start the job's execution (named by its id); None when it already exists."""
@@ -150,7 +150,7 @@ def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> Ob
     return info
 
 
-def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobTable) -> None:
+def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobRecords) -> None:
     """Record the rejection in the job table, then in ``failed/<job>/error.json`` (what users read)."""
     error_key = layout.error_key(job_id)
     jobs.rejected(job_id, key, error.code, error.reason, error_key)

@@ -20,8 +20,8 @@ from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.ingest import check_sources, start_job
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
+from revoice.pipeline.ports import Executions, JobRecords, ObjectStore
 from revoice.pipeline.state import JobRef, RunConfig
-from revoice.pipeline.stores import Executions, JobTable, ObjectStore
 from revoice.sync.models import IDEMPOTENCY_KEY
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def submit_job(
     *,
     store: ObjectStore,
     executions: Executions,
-    jobs: JobTable,
+    jobs: JobRecords,
     config: RunConfig,
     resolver: Resolver | None = None,
 ) -> Submitted:
@@ -75,7 +75,7 @@ def submit_job(
     return Submitted(job_id, created=started is not None)
 
 
-def describe_job(job_id: str, *, jobs: JobTable, store: ObjectStore) -> dict[str, Any] | None:
+def describe_job(job_id: str, *, jobs: JobRecords, store: ObjectStore) -> dict[str, Any] | None:
     """What ``GET /jobs/{id}`` answers: status, current step, timings, result keys or failure reason."""
     record = jobs.get(job_id)
     if record is None:

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Literal
 from revoice.pipeline.clock import now, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import from_sync
+from revoice.pipeline.ports import JobRecords
 from revoice.pipeline.state import GenerationState, JobState
-from revoice.pipeline.stores import JobTable
 from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
 from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsProvider
 
 if TYPE_CHECKING:
+    from revoice.pipeline.ports import SyncApi
     from revoice.pipeline.slots import GenerationSlots
-    from revoice.sync.client import SyncClient
 
 
 def lipsync(
-    state: JobState, *, sync: SyncClient, jobs: JobTable, slots: GenerationSlots, wake: Callable[[str], bool]
+    state: JobState, *, sync: SyncApi, jobs: JobRecords, slots: GenerationSlots, wake: Callable[[str], bool]
 ) -> JobState:
     """Start the generation (idempotent by job id) once the job holds one of the plan's generation
     slots, or check on it (an ended one gives its slot back at once). Without a free slot, or when
@@ -74,7 +74,7 @@ def lipsync(
     return state
 
 
-def _wait(state: JobState, jobs: JobTable, waiting_for: Literal["slot", "sync"], why: str) -> JobState:
+def _wait(state: JobState, jobs: JobRecords, waiting_for: Literal["slot", "sync"], why: str) -> JobState:
     state.generation_waits += 1
     state.waiting_for = waiting_for
     state.generation_waiting_since = state.generation_waiting_since or now()

@@ -15,15 +15,15 @@ from revoice.pipeline.clock import now
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import from_sync
 from revoice.pipeline.ingest import checked_video
+from revoice.pipeline.ports import JobRecords, ObjectStore
 from revoice.pipeline.state import Assets, JobState, PushedVideo
-from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.errors import SyncError
 
 if TYPE_CHECKING:
-    from revoice.sync.client import SyncClient
+    from revoice.pipeline.ports import SyncApi
 
 
-def push_media(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: JobTable) -> JobState:
+def push_media(state: JobState, *, store: ObjectStore, sync: SyncApi, jobs: JobRecords) -> JobState:
     """Stream the source and target from S3 into sync. labs storage (once when they are the same).
 
     The source is hashed on its way through, so a later job can recognise the same audio and reuse

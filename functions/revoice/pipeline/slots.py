@@ -1,4 +1,5 @@
-"""The plan's generation slots: a counting semaphore with a waiting line, in DynamoDB.
+"""The plan's generation slots: a counting semaphore with a waiting line (kept in DynamoDB by
+``revoice.aws.tables.SlotTable``).
 
 sync. labs caps in-flight generations per plan and answers the next one with 429. Rather than let a
 burst of jobs hammer that limit, a job takes a slot before it starts its generation and gives it back
@@ -14,59 +15,33 @@ timeout, never the job.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from revoice.pipeline.stores import conditional_delete, conditional_update
-
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
+    from revoice.pipeline.ports import SlotLease, Waiter
 
 GENERATIONS = "generations"
-LEASE = "lease"
-WAITING = "waiting#"
-WAITER_TTL_SECONDS = 2 * 24 * 3600  # the execution's own limit: older entries are certainly stale
 PASS_ATTEMPTS = 8  # each failed attempt means another job took or gave back a slot in between
 
 
-@dataclass(frozen=True)
-class Waiter:
-    job_id: str
-    entry: str
-    task_token: str
-
-
 class GenerationSlots:
-    def __init__(self, table: Table, limit: int, name: str = GENERATIONS) -> None:
-        self._table = table
-        self.limit = limit
-        self._name = name
-        self._lease = {"slot": name, "entry": LEASE}
+    """The rules of the plan's slots and their line, over a lease whose writes are atomic."""
+
+    def __init__(self, lease: SlotLease) -> None:
+        self._lease = lease
+        self.limit = lease.limit
 
     def acquire(self, job_id: str) -> bool:
         """Take a slot for ``job_id``; True if it holds one now (also when it already did)."""
-        return conditional_update(
-            self._table,
-            {
-                "Key": self._lease,
-                "UpdateExpression": "ADD holders :job",
-                "ConditionExpression": "attribute_not_exists(holders) OR size(holders) < :limit "
-                "OR contains(holders, :id)",
-                "ExpressionAttributeValues": {":job": {job_id}, ":limit": self.limit, ":id": job_id},
-            },
-        )
+        return self._lease.acquire(job_id)
 
     def release(self, job_id: str) -> None:
         """Give back ``job_id``'s slot; a no-op if it holds none."""
-        self._table.update_item(
-            Key=self._lease, UpdateExpression="DELETE holders :job", ExpressionAttributeValues={":job": {job_id}}
-        )
+        self._lease.release(job_id)
 
     def holders(self) -> set[str]:
-        item = self._table.get_item(Key=self._lease, ConsistentRead=True).get("Item") or {}
-        return {str(job) for job in item.get("holders", set())}  # type: ignore[union-attr]
+        return self._lease.holders()
 
     def stale(self, job_is_running: Callable[[str], bool]) -> list[str]:
         """Jobs holding a slot that are no longer running (their end-of-execution event was lost)."""
@@ -83,55 +58,29 @@ class GenerationSlots:
 
     def wait(self, job_id: str, since: str, task_token: str) -> None:
         """Put ``job_id`` in line (or refresh its token), keeping its place from ``since``."""
-        self._table.put_item(
-            Item={
-                "slot": self._name,
-                "entry": _entry(job_id, since),
-                "jobId": job_id,
-                "taskToken": task_token,
-                "expiresAt": int(time.time()) + WAITER_TTL_SECONDS,
-            }
-        )
+        self._lease.enqueue(job_id, _entry(job_id, since), task_token)
 
     def leave_line(self, job_id: str, since: str) -> None:
-        self._table.delete_item(Key={"slot": self._name, "entry": _entry(job_id, since)})
+        self._lease.dequeue(_entry(job_id, since))
 
     def waiting(self) -> list[Waiter]:
         """The line, longest-waiting first."""
-        from boto3.dynamodb.conditions import Key  # imports boto3 itself: only where a line is read
-
-        answer = self._table.query(
-            KeyConditionExpression=Key("slot").eq(self._name) & Key("entry").begins_with(WAITING),
-            ConsistentRead=True,
-        )
-        return [
-            Waiter(str(item["jobId"]), str(item["entry"]), str(item["taskToken"])) for item in answer.get("Items", [])
-        ]
+        return self._lease.line()
 
     def wake_next(self, wake: Callable[[str], bool]) -> str | None:
         """If a slot is free, wake the longest-waiting job; return its id.
 
         ``wake(task_token)`` is False when that execution stopped waiting (it timed out into asking
-        again, or ended): then the next in line is woken instead.
+        again, or ended): then the next in line is woken instead. Only one releaser takes a given
+        waiter out of the line, so only one wakes it.
         """
         if len(self.holders()) >= self.limit:
             return None
         for waiter in self.waiting():
-            if not self._take_out_of_line(waiter) or not wake(waiter.task_token):
+            if not self._lease.take_out_of_line(waiter) or not wake(waiter.task_token):
                 continue
             return waiter.job_id
         return None
-
-    def _take_out_of_line(self, waiter: Waiter) -> bool:
-        """Only one releaser wakes a given waiter."""
-        return conditional_delete(
-            self._table,
-            {
-                "Key": {"slot": self._name, "entry": waiter.entry},
-                "ConditionExpression": "taskToken = :token",
-                "ExpressionAttributeValues": {":token": waiter.task_token},
-            },
-        )
 
     def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None:
         """Pass ``job_id``'s slot to the longest-waiting job and wake it, or give it back if no one waits;
@@ -140,7 +89,7 @@ class GenerationSlots:
             return self.wake_next(wake)  # given back already (the store step after the webhook)
         holder = job_id
         for waiter in self.waiting():
-            if not self._take_out_of_line(waiter):
+            if not self._lease.take_out_of_line(waiter):
                 continue
             if not self._pass(holder, waiter.job_id):
                 return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
@@ -158,19 +107,12 @@ class GenerationSlots:
             holders = self.holders()
             if holder not in holders:
                 return False
-            if conditional_update(
-                self._table,
-                {
-                    "Key": self._lease,
-                    "UpdateExpression": "SET holders = :passed",
-                    "ConditionExpression": "holders = :read",
-                    "ExpressionAttributeValues": {":passed": (holders - {holder}) | {to}, ":read": holders},
-                },
-            ):
+            if self._lease.replace_holders(holders, (holders - {holder}) | {to}):
                 return True
         self.release(holder)  # the lease is that busy: give the slot back plainly, the woken job asks for it
         return False
 
 
 def _entry(job_id: str, since: str) -> str:
-    return f"{WAITING}{since}#{job_id}"
+    """A waiter's place: by when it first asked, then by job id."""
+    return f"{since}#{job_id}"

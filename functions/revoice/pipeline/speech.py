@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 from revoice.pipeline.clock import now
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import SyncStepError, from_sync
+from revoice.pipeline.ports import JobRecords
 from revoice.pipeline.state import JobState, TtsState
-from revoice.pipeline.stores import JobTable
 from revoice.sync.errors import SyncError
 from revoice.sync.models import TtsJob, TtsRequest
 
 if TYPE_CHECKING:
-    from revoice.sync.client import SyncClient
+    from revoice.pipeline.ports import SyncApi
 
 
-def speak(state: JobState, *, sync: SyncClient, jobs: JobTable) -> JobState:
+def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords) -> JobState:
     """Start text-to-speech in the job's voice, or check on it; fail the job if it failed."""
     assert state.voice is not None
     try:

@@ -15,15 +15,15 @@ from revoice.pipeline import layout
 from revoice.pipeline.clock import now, seconds_between, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import TransientStepError, from_sync
+from revoice.pipeline.ports import JobRecords, ObjectStore
 from revoice.pipeline.state import JobState
-from revoice.pipeline.stores import JobTable, ObjectStore
 from revoice.sync.errors import SyncError
 
 if TYPE_CHECKING:
-    from revoice.sync.client import SyncClient
+    from revoice.pipeline.ports import SyncApi
 
 
-def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs: JobTable) -> dict[str, Any]:
+def store_results(state: JobState, *, store: ObjectStore, sync: SyncApi, jobs: JobRecords) -> dict[str, Any]:
     """Copy the output video and the speech into ``results/<job>/``, then write ``result.json`` last."""
     assert state.generation is not None
     assert state.generation.output_url is not None
@@ -43,7 +43,7 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncClient, jobs
     return result
 
 
-def _synthesized_audio(state: JobState, sync: SyncClient) -> str | None:
+def _synthesized_audio(state: JobState, sync: SyncApi) -> str | None:
     """The speech sync. labs made from a text input: the webhook does not carry it, the generation does."""
     assert state.generation is not None
     if state.generation.synthesized_audio_url or state.manifest.speech != "text":
@@ -54,7 +54,7 @@ def _synthesized_audio(state: JobState, sync: SyncClient) -> str | None:
         raise from_sync(error, "reading the synthesized speech's URL") from error
 
 
-def _copier(store: ObjectStore, sync: SyncClient) -> Callable[[str, str, str], None]:
+def _copier(store: ObjectStore, sync: SyncApi) -> Callable[[str, str, str], None]:
     def copy(url: str, key: str, content_type: str) -> None:
         import httpx  # only the store step downloads
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from revoice.pipeline.clock import now
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import StepError, SyncStepError, VoiceSlotsBusy, from_sync
+from revoice.pipeline.ports import JobRecords, VoiceRegistry
 from revoice.pipeline.state import JobState, VoiceState
-from revoice.pipeline.stores import JobTable
-from revoice.pipeline.voices import ACTIVE, VoiceRecord, VoiceRegistry, clone_job_id, clone_name_for
+from revoice.pipeline.voices import ACTIVE, VoiceRecord, clone_job_id, clone_name_for
 from revoice.sync.errors import SyncApiError, SyncError
 
 if TYPE_CHECKING:
-    from revoice.sync.client import SyncClient
+    from revoice.pipeline.ports import SyncApi
 from revoice.sync.models import Voice
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def clone_name(state: JobState) -> str:
     return clone_name_for(state.job.id, state.job.received_at, state.manifest.voice_name)
 
 
-def ensure_voice(state: JobState, *, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> JobState:
+def ensure_voice(state: JobState, *, sync: SyncApi, registry: VoiceRegistry, jobs: JobRecords) -> JobState:
     assert state.assets is not None
     job_id = state.job.id
     jobs.entered(job_id, Step.VOICE)
@@ -88,7 +88,7 @@ def _identified(voice: Voice) -> str:
     return voice.id
 
 
-def _named(voice_id: str, sync: SyncClient) -> Voice:
+def _named(voice_id: str, sync: SyncApi) -> Voice:
     try:
         voice = sync.get_voice(voice_id)
     except SyncApiError as error:
@@ -106,7 +106,7 @@ def _named(voice_id: str, sync: SyncClient) -> Voice:
     return voice.model_copy(update={"id": voice.id or voice_id})
 
 
-def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voice | None:
+def _reusable(state: JobState, sync: SyncApi, registry: VoiceRegistry) -> Voice | None:
     """A clone of the same source audio that sync. labs still lists, now held by this job."""
     assert state.assets is not None
     source_hash = state.assets.source.sha256
@@ -123,7 +123,7 @@ def _reusable(state: JobState, sync: SyncClient, registry: VoiceRegistry) -> Voi
     return None
 
 
-def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> Voice:
+def _clone(state: JobState, sync: SyncApi, registry: VoiceRegistry, jobs: JobRecords) -> Voice:
     assert state.assets is not None
     name = clone_name(state)
     voice = _clone_making_room(name, state.assets.source.asset_id, sync, registry, jobs)
@@ -138,7 +138,7 @@ def _clone(state: JobState, sync: SyncClient, registry: VoiceRegistry, jobs: Job
     return voice
 
 
-def _clone_making_room(name: str, asset_id: str, sync: SyncClient, registry: VoiceRegistry, jobs: JobTable) -> Voice:
+def _clone_making_room(name: str, asset_id: str, sync: SyncApi, registry: VoiceRegistry, jobs: JobRecords) -> Voice:
     """Clone; while the clone slots are full, free the least recently used idle clone and try again."""
     freed = 0
     while True:
@@ -163,7 +163,7 @@ def _clone_making_room(name: str, asset_id: str, sync: SyncClient, registry: Voi
             freed += 1
 
 
-def free_a_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> str | None:
+def free_a_slot(registry: VoiceRegistry, sync: SyncApi, job_is_running: JobIsRunning) -> str | None:
     """Delete the least recently used revoice clone nobody holds; return its id, or None."""
     records = sorted(registry.all(), key=lambda r: r.last_used_at)
     for record in records:
@@ -191,7 +191,7 @@ def release_stale_holders(record: VoiceRecord, registry: VoiceRegistry, job_is_r
             registry.release(record.voice_id, job_id)
 
 
-def _no_free_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: JobIsRunning) -> StepError:
+def _no_free_slot(registry: VoiceRegistry, sync: SyncApi, job_is_running: JobIsRunning) -> StepError:
     """Busy if running jobs hold the slots (recorded, or cloned a moment ago and not recorded yet)."""
     records = registry.all()
     held: list[object] = [r for r in records if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
@@ -214,7 +214,7 @@ def _no_free_slot(registry: VoiceRegistry, sync: SyncClient, job_is_running: Job
     )
 
 
-def release_voice(job_id: str, voice_id: str | None, *, registry: VoiceRegistry, sync: SyncClient) -> None:
+def release_voice(job_id: str, voice_id: str | None, *, registry: VoiceRegistry, sync: SyncApi) -> None:
     """The job is over: let go of its voice, and delete it now if it was an ephemeral clone."""
     if not voice_id:
         return

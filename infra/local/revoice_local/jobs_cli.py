@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from revoice.aws.tables import scan_all
 from revoice.pipeline import layout
 from revoice.pipeline.contract import describe_step
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
-from revoice.pipeline.stores import scan_all
 from revoice_local.tables import format_table
 from revoice_local.target import Target
 

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from revoice.pipeline.voices import VoiceRegistry, clone_created_at
+from revoice.aws.tables import VoiceTable
+from revoice.pipeline.voices import clone_created_at
 from revoice.sync import SyncClient
 from revoice_local.tables import format_table
 from revoice_local.target import Target
@@ -14,7 +15,7 @@ from revoice_local.target import Target
 
 def list_voices(target: Target) -> list[dict[str, Any]]:
     """Every voice sync. labs lists, with what revoice knows of it."""
-    registry = VoiceRegistry(target.table(target.voices_table))
+    registry = VoiceTable(target.table(target.voices_table))
     jobs = target.table(target.jobs_table)
     records = {r.voice_id: r for r in registry.all()}
     now = datetime.now(UTC).timestamp()

@@ -26,8 +26,9 @@ from typing import Any
 import boto3
 import httpx
 
+from revoice.aws.tables import SlotTable
 from revoice.pipeline import layout
-from revoice.pipeline.slots import GenerationSlots
+from revoice.pipeline.slots import GENERATIONS, GenerationSlots
 from revoice_local import package
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
@@ -250,7 +251,7 @@ class LocalStack:
 
     def generation_slots(self) -> GenerationSlots:
         table = self.dynamodb.Table(str(self.plan.outputs["SlotsTableName"]))
-        return GenerationSlots(table, self.emulator.config.limits.concurrency)
+        return GenerationSlots(SlotTable(table, self.emulator.config.limits.concurrency, GENERATIONS))
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         item = self.job_table().get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")

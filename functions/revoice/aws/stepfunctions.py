@@ -1,0 +1,56 @@
+"""Executions and task tokens on Step Functions."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from revoice.aws import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+CLOSED_TOKEN = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+
+
+class StepFunctionsExecutions:
+    """Starts one execution per job, named by the job id, so a duplicate start changes nothing."""
+
+    def __init__(self, state_machine_arn: str, client: SFNClient) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._sfn = client
+
+    def start(self, name: str, payload: dict[str, Any]) -> str | None:
+        """The new execution's ARN, or None when an execution of that name already exists."""
+        try:
+            answer = self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return None
+            raise
+        return answer["executionArn"]
+
+
+class TaskTokens:
+    """Hands a finished generation back to the execution waiting on a task token."""
+
+    def __init__(self, client: SFNClient) -> None:
+        self._sfn = client
+
+    def resume(self, token: str, generation: dict[str, Any]) -> bool:
+        """True if the execution was waiting; False when the token was already used or expired."""
+        try:
+            self._sfn.send_task_success(taskToken=token, output=json.dumps(generation))
+        except ClientError as exc:
+            if error_code(exc) in CLOSED_TOKEN:
+                return False
+            raise
+        return True
+
+    def wake(self, token: str) -> bool:
+        """Wake an execution waiting for a generation slot; False if it stopped waiting."""
+        return self.resume(token, {})

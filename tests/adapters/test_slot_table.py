@@ -1,0 +1,56 @@
+"""The slot rules of ``tests/unit/test_slots.py``, run on the DynamoDB lease (``revoice.aws.tables.SlotTable``)
+through the local stack's moto server: the racing writers really race over HTTP, the conditional writes
+are DynamoDB's, and the in-memory lease the unit tests use is held to the same behaviour."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+
+from revoice.aws.tables import SlotTable
+from revoice_local.stack.moto_server import LocalMotoServer
+from tests.unit import test_slots as rules
+
+# Every rule that takes a lease runs here too, collected under this module with its lease_for fixture.
+globals().update(
+    {
+        name: test
+        for name, test in vars(rules).items()
+        if name.startswith("test_") and "lease_for" in inspect.signature(test).parameters
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def table() -> Iterator[Any]:
+    server = LocalMotoServer().start()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    with mock.patch.dict(os.environ, env):
+        dynamodb = boto3.resource("dynamodb", endpoint_url=server.url)
+        created = dynamodb.create_table(
+            TableName="slots",
+            KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "slot", "AttributeType": "S"},
+                {"AttributeName": "entry", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield created
+    server.stop()
+
+
+_pools = itertools.count()
+
+
+@pytest.fixture
+def lease_for(table: Any) -> rules.LeaseFor:
+    """A lease of its own in the shared table for each test (one partition key per pool of slots)."""
+    return lambda limit: SlotTable(table, limit, f"pool-{next(_pools)}")
