@@ -40,12 +40,13 @@ def _everything_written(stack: LocalStack, logs: list[str]) -> dict[str, str]:
         table = stack.dynamodb.Table(str(stack.plan.outputs[output]))
         seen[f"table:{output}"] = json.dumps(scan_all(table), default=str)
     seen["webhooks"] = json.dumps(stack.emulator.emulator.webhook_log)
+    seen["traces"] = json.dumps(stack.xray.documents)
     seen["logs"] = "\n".join(logs)
     return seen
 
 
 def no_secret_was_written(stack: LocalStack, logs: list[str]) -> None:
-    """No secret reached a log line, an execution's history, a table, a webhook or a stored result."""
+    """No secret reached a log line, an execution's history, a table, a webhook, a trace or a stored result."""
     secrets = {
         "API key": stack.emulator.config.api_key,
         "webhook secret": stack.emulator.config.webhook_secret,

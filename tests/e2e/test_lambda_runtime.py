@@ -176,3 +176,22 @@ def test_a_job_whose_failure_recorder_keeps_raising_is_still_recorded_through_th
 
 def _asl() -> dict[str, Any]:
     return dict(json.loads((package.ROOT / "infra" / "statemachine" / "revoice.asl.json").read_text()))
+
+
+def test_a_sampled_invocation_of_a_traced_function_sends_its_handler_and_aws_calls_to_x_ray(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    """``Tracing: Active``: Lambda samples the invocation, the function's Tracer records the handler and its
+    boto3 calls, and the daemon gets them (the sync. labs calls, with their signed URLs, are not patched)."""
+    stack.xray.sample_everything = True
+    try:
+        end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
+    finally:
+        stack.xray.sample_everything = False
+    assert end.status == "SUCCEEDED"
+    documents = stack.xray.wait_for(1, timeout=10)
+    names = {document["name"] for document in documents}
+    assert {"## handler", "s3", "dynamodb", "states"} <= names, names
+    traced_calls = {d.get("aws", {}).get("operation") for d in documents if d.get("namespace") == "aws"}
+    assert {"PutItem", "UpdateItem"} & traced_calls, traced_calls
+    assert not any(stack.emulator.url in json.dumps(document) for document in documents)

@@ -1,4 +1,5 @@
-"""Each step emits its duration and each job end its outcome, as CloudWatch metrics in EMF on stdout."""
+"""Each step emits its duration and each job end its outcome, as CloudWatch metrics in EMF on stdout; only
+invocations X-Ray samples are traced."""
 
 from __future__ import annotations
 
@@ -69,3 +70,23 @@ def test_a_job_end_is_counted_by_status_and_error_code(capsys: Any) -> None:
     failed, succeeded = (_metric(r) for r in _records(capsys.readouterr().out))
     assert failed[1:] == ("JobsEnded", {"status": "FAILED", "errorCode": "voice_not_found", "service": "revoice"})
     assert succeeded[1:] == ("JobsEnded", {"status": "SUCCEEDED", "service": "revoice"})
+
+
+def test_an_invocation_x_ray_does_not_sample_makes_no_tracer_and_opens_no_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Made, the Tracer imports the X-Ray SDK, whose emitter opens a UDP socket (which this module's network
+    guard would refuse); a sampled invocation does make it: tests/e2e/test_lambda_runtime.py."""
+    runtime.tracer.cache_clear()
+
+    @runtime.traced
+    def handler(event: Any, context: Any) -> Any:
+        return event
+
+    for header in ("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0", None):
+        if header is None:
+            monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+        else:
+            monkeypatch.setenv("_X_AMZN_TRACE_ID", header)
+        assert handler(1, None) == 1
+    assert runtime.tracer.cache_info().currsize == 0

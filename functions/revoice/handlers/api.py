@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import Bucket, Jobs, Machine, RunDefaults, executions, jobs, logger, secret, store
+from revoice.handlers.runtime import Bucket, Jobs, Machine, RunDefaults, executions, jobs, logger, secret, store, traced
 from revoice.pipeline.errors import JobInputError, TransientStepError
 from revoice.pipeline.job_id import is_job_id
 from revoice.pipeline.jobs_api import IdempotencyConflict, describe_job, submit_job
@@ -128,6 +128,7 @@ def status(job_id: str) -> Response[str]:
     return _answer(200, **found)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

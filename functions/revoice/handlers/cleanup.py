@@ -22,6 +22,7 @@ from revoice.handlers.runtime import (
     slots,
     store,
     sync_client,
+    traced,
     voices,
 )
 from revoice.pipeline.cleanup import sweep
@@ -37,6 +38,7 @@ settings = Settings.load()
 
 
 @metrics().log_metrics
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dry_run = bool((event or {}).get("dryRun", False))

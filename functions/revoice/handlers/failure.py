@@ -19,6 +19,7 @@ from revoice.handlers.runtime import (
     slots,
     store,
     sync_client,
+    traced,
     voices,
 )
 from revoice.pipeline.failure import failed_job_id, failed_jobs_voice, record_failure
@@ -32,6 +33,7 @@ class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
 settings = Settings.load()
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = failed_job_id(event)

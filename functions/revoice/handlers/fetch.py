@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import Jobs, jobs, logger, record_step, store
+from revoice.handlers.runtime import Jobs, jobs, logger, record_step, store, traced
 from revoice.pipeline.contract import Step
 from revoice.pipeline.fetch import fetch_sources
 from revoice.pipeline.state import JobState
@@ -31,6 +31,7 @@ def _http() -> httpx.Client:
 
 
 @record_step(Step.FETCH)
+@traced
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.events import S3Event
-from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, record_step, store
+from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, record_step, store, traced
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key
@@ -20,6 +20,7 @@ settings = Settings.load()
 
 
 @record_step(Step.INGEST)
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []

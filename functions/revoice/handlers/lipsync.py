@@ -20,6 +20,7 @@ from revoice.handlers.runtime import (
     resumer,
     slots,
     sync_client,
+    traced,
 )
 from revoice.pipeline.callbacks import park_token
 from revoice.pipeline.contract import LipsyncOperation, Step
@@ -60,6 +61,7 @@ def await_callback(state: JobState, token: str) -> dict[str, Any]:
 
 
 @record_step(Step.LIPSYNC)
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     operation = LipsyncOperation(event["operation"])

@@ -18,6 +18,7 @@ from revoice.handlers.runtime import (
     slots,
     store,
     sync_client,
+    traced,
     voices,
 )
 from revoice.pipeline.contract import Step
@@ -34,6 +35,7 @@ settings = Settings.load()
 
 
 @record_step(Step.STORE)
+@traced
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import Jobs, SyncApi, Voices, jobs, logger, record_step, sync_client, voices
+from revoice.handlers.runtime import Jobs, SyncApi, Voices, jobs, logger, record_step, sync_client, traced, voices
 from revoice.pipeline.contract import Step
 from revoice.pipeline.state import JobState
 from revoice.pipeline.voice import ensure_voice
@@ -18,6 +18,7 @@ settings = Settings.load()
 
 
 @record_step(Step.VOICE)
+@traced
 @logger.inject_lambda_context(correlation_id_path="job.id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = JobState.model_validate(event)

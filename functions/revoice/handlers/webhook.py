@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from revoice.handlers.runtime import Callbacks, Slots, callbacks, logger, resumer, secret, slots
+from revoice.handlers.runtime import Callbacks, Slots, callbacks, logger, resumer, secret, slots, traced
 from revoice.pipeline.callbacks import webhook_arrived
 from revoice.sync.errors import WebhookVerificationError
 from revoice.sync.models import Generation
@@ -65,6 +65,7 @@ def sync_webhook() -> Response[str]:
     return _answer(200, outcome=outcome)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

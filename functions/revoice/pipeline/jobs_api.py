@@ -2,8 +2,9 @@
 
 A retried ``POST /jobs`` with the same ``Idempotency-Key`` and body returns the same job; the same key
 with another body is a conflict. The key is claimed (one conditional write) before anything else is
-done, so two concurrent requests with one key start one job at most. Bad input starts nothing and is
-answered with the field at fault.
+done, so two concurrent requests with one key start one job at most; the job's row is the idempotency
+record (why not Powertools Idempotency: docs/http-api.md). Bad input starts nothing and is answered with
+the field at fault.
 """
 
 from __future__ import annotations

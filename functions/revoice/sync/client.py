@@ -17,14 +17,13 @@ from typing import IO, Any, Literal
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from revoice.sync.errors import SyncApiError, SyncError, SyncJobFailed, SyncTransportError
+from revoice.sync.errors import SyncApiError, SyncJobFailed
 from revoice.sync.models import (
     IDEMPOTENCY_KEY,
     Asset,
     AssetType,
     ClonedVoice,
     CostEstimate,
-    ErrorBody,
     GenerateRequest,
     Generation,
     Page,
@@ -33,11 +32,9 @@ from revoice.sync.models import (
     UploadTicket,
     Voice,
 )
-from revoice.sync.retry import RetryPolicy
 from revoice.sync.streams import CHUNK_BYTES, reader
+from revoice.sync.transport import Transport
 
-DEFAULT_BASE_URL = "https://api.sync.so"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=60.0, pool=5.0)
 TtsShape = Literal["auto", "jobs", "tts"]
 # A 503 for these codes means "try later"; any other 503 from /v2/tts/jobs means "not enabled here".
 TTS_BUSY_CODES = frozenset({"elevenlabs_service_unavailable"})
@@ -50,104 +47,8 @@ _generations = TypeAdapter(list[Generation])
 _estimates = TypeAdapter(list[CostEstimate])
 
 
-class SyncClient:
+class SyncClient(Transport):
     """One org's view of sync. labs. Create once per process and reuse: it pools connections."""
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not api_key:
-            raise ValueError("a sync. labs API key is required")
-        self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._api = httpx.Client(
-            base_url=self.base_url,
-            headers={"x-api-key": api_key, "accept": "application/json"},
-            timeout=timeout,
-            transport=transport,
-        )
-        self._storage = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
-
-    def __repr__(self) -> str:
-        return f"SyncClient(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._api.close()
-        self._storage.close()
-
-    def __enter__(self) -> SyncClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    # -- transport -------------------------------------------------------------------------------
-
-    def _send(
-        self,
-        send: Callable[[], httpx.Response],
-        what: str,
-        *,
-        no_retry_codes: frozenset[str] = frozenset(),
-        follow_codes: frozenset[str] = frozenset(),
-    ) -> tuple[httpx.Response, int]:
-        """Run ``send`` until it succeeds or a permanent error; return the answer and the attempts.
-
-        An error in ``follow_codes`` that names what to follow (``details``) goes back to the caller."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = send()
-                if response.is_success:
-                    return response, attempt
-                raise _api_error(response)
-            except httpx.TimeoutException as exc:
-                error: SyncError = SyncTransportError("timeout", f"{what} timed out ({type(exc).__name__})")
-            except httpx.TransportError as exc:
-                error = SyncTransportError("connection_error", f"{what} failed: {type(exc).__name__}")
-            except SyncApiError as exc:
-                error = exc
-                if exc.error_code in follow_codes and exc.details:
-                    raise
-            if error.error_code in no_retry_codes or not self.retry.should_retry(attempt, error, started):
-                raise error
-            delay = self.retry.delay(attempt, error)
-            log.warning(
-                "sync. labs call will be retried",
-                extra={"call": what, "attempt": attempt, "error_code": error.error_code, "delay_s": round(delay, 3)},
-            )
-            self._sleep(delay)
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        no_retry_codes: frozenset[str] = frozenset(),
-        follow_codes: frozenset[str] = frozenset(),
-    ) -> tuple[httpx.Response, int]:
-        return self._send(
-            lambda: self._api.request(method, path, json=json, params=params, headers=headers),
-            f"{method} {path}",
-            no_retry_codes=no_retry_codes,
-            follow_codes=follow_codes,
-        )
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._call(method, path, **kwargs)[0].json()
 
     # -- assets ----------------------------------------------------------------------------------
 
@@ -428,55 +329,3 @@ def _idempotency(key: str | None) -> dict[str, str] | None:
 
 def _tts_jobs_unavailable(error: SyncApiError) -> bool:
     return error.status_code == 404 or (error.status_code == 503 and error.error_code not in TTS_BUSY_CODES)
-
-
-def _retry_after(response: httpx.Response, body: ErrorBody) -> float | None:
-    if body.retry_after_seconds is not None:
-        return body.retry_after_seconds
-    header = response.headers.get("retry-after")
-    if header is None:
-        return None
-    try:
-        return float(header)
-    except ValueError:
-        return None
-
-
-def _api_error(response: httpx.Response) -> SyncApiError:
-    try:
-        body = ErrorBody.model_validate(response.json())
-    except (ValueError, ValidationError):
-        body = ErrorBody(message=response.reason_phrase or "unreadable error body")
-    code = body.error_code or _fallback_code(response.status_code)
-    details = {
-        k: v
-        for k, v in {
-            "activeGenerations": body.active_generations,
-            "concurrencyLimit": body.concurrency_limit,
-            "generationId": body.generation_id,
-        }.items()
-        if v is not None
-    }
-    return SyncApiError(
-        response.status_code,
-        code,
-        body.text(),
-        retry_after=_retry_after(response, body),
-        suggestion=body.suggestion,
-        field=body.field,
-        details=details,
-    )
-
-
-def _fallback_code(status: int) -> str:
-    return {
-        400: "bad_request",
-        401: "unauthorized",
-        402: "payment_required",
-        403: "forbidden",
-        404: "not_found",
-        409: "conflict",
-        413: "payload_too_large",
-        422: "unprocessable",
-        429: "rate_limit_exceeded",
-    }.get(status, f"http_{status}")

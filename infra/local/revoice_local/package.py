@@ -120,9 +120,11 @@ def build(*, deployable: bool = True) -> None:
     if not SAM.exists():
         raise BuildError(f"the SAM CLI is not installed at {SAM}: run `make build`")
     python = lambda_python()
+    _install_runtime(python)
     runtime_matches = python.runtime == lambda_runtime()
     if deployable and runtime_matches:
         _sam_build(python, DEPLOY_BUILD, ROOT / ".aws-sam" / "cache", TEMPLATE, {})
+        _prune_runtime_provided(DEPLOY_BUILD, python)
         _compile(python, DEPLOY_BUILD, prefix="/var/task")
     elif deployable:
         print(f"WARNING: the deployable package needs Python {lambda_runtime()}; skipped", file=sys.stderr)
@@ -135,8 +137,8 @@ def build(*, deployable: bool = True) -> None:
         template,
         {"Architecture": machine_architecture()},
     )
+    _prune_runtime_provided(target, python)
     _compile(python, target, prefix=None)
-    _install_runtime(python)
     (target / DIGEST_FILE).write_text(source_digest())
 
 
@@ -172,6 +174,36 @@ def _sam_build(
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)  # noqa: S603
     if done.returncode != 0:
         raise BuildError(f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+
+
+def runtime_provided(python: Interpreter | None = None) -> set[str]:
+    """What Lambda's runtime itself provides (boto3, botocore and their dependencies), by normalised name."""
+    return {_distribution(info)[0] for info in runtime_dir(python).glob("*.dist-info")}
+
+
+def _prune_runtime_provided(build_dir: Path, python: Interpreter) -> None:
+    """Drop what pip pulled in only because a pinned package depends on it and Lambda's runtime provides
+    anyway (aws-xray-sdk depends on botocore): the runtime's copy is the one boto3 is made for, and the
+    package stays small. This is what Powertools' own Lambda layer does with boto3 and botocore."""
+    drop = runtime_provided(python) - set(pinned())
+    for function in (p for p in build_dir.iterdir() if p.is_dir()):
+        for info in function.glob("*.dist-info"):
+            if _distribution(info)[0] not in drop:
+                continue
+            for line in (info / "RECORD").read_text().splitlines():
+                installed = function / line.split(",", 1)[0]
+                if installed.resolve().is_relative_to(function.resolve()) and installed.is_file():
+                    installed.unlink()
+            shutil.rmtree(info, ignore_errors=True)
+        for folder in sorted((p for p in function.rglob("*") if p.is_dir()), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _distribution(info: Path) -> tuple[str, str]:
+    """A ``*.dist-info`` folder's normalised name and version."""
+    name, _, version = info.name.removesuffix(".dist-info").partition("-")
+    return normalise(name), version
 
 
 def _compile(python: Interpreter, build_dir: Path, prefix: str | None) -> None:
@@ -323,10 +355,13 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 def _check(build_dir: Path) -> int:
+    from revoice_local.stack.template import plan
+
+    environments = plan({"SyncApiKey": "placeholder", "ApiToken": "placeholder-token"}).functions
     failures = 0
     for logical_id, handler in functions().items():
         report = inspect(logical_id, build_dir / logical_id)
-        error = import_check(local_build() / logical_id, handler, {})
+        error = import_check(local_build() / logical_id, handler, environments[logical_id].environment)
         problems = [f"development-only: {', '.join(report.development_only)}"] if report.development_only else []
         if error:
             problems.append(f"import: {error}")

@@ -57,6 +57,7 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
             Timeout=function.timeout,
             MemorySize=function.memory,
             Environment={"Variables": function.environment},
+            TracingConfig={"Mode": function.tracing},  # type: ignore[typeddict-item]
         )
     states = boto3.client("stepfunctions")
     for machine in resolved.state_machines.values():

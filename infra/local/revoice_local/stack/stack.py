@@ -38,6 +38,7 @@ from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.moto_server import LocalMotoServer
 from revoice_local.stack.runtime import LambdaRuntime, WorkerFault
 from revoice_local.stack.template import ACCOUNT, REGION, LocalPlan
+from revoice_local.stack.xray import XRayDaemon
 from revoice_local.target import Target
 
 AWS_ENV = {
@@ -109,6 +110,7 @@ class LocalStack:
         )
         configured.raise_for_status()
         self.emulator = EmulatorServer(self._emulator_config).start()
+        self.xray = XRayDaemon()
         self.api = HttpApiRelay()
         self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
@@ -141,6 +143,7 @@ class LocalStack:
             region=REGION,
             credentials=lambda role, session: iam.role_credentials(sts, role, session),
             logical_ids={function.name: logical_id for logical_id, function in self.plan.functions.items()},
+            xray=self.xray,
         )
         lambda_seam.install(self.runtime)
         iam.enforce(self.aws_url)
@@ -166,6 +169,7 @@ class LocalStack:
         self.runtime.stop()
         lambda_seam.uninstall(self.runtime)
         self.emulator.stop()
+        self.xray.close()
         iam.relax(self.aws_url)
         self.moto.stop()
         os.environ.clear()

@@ -33,6 +33,7 @@ class LocalFunction:
     memory: int
     environment: dict[str, str]
     runtime: str = "python3.12"
+    tracing: str = "PassThrough"  # Tracing: Active (SAM) is TracingConfig Mode Active
     role: str = ""
     http_routes: list[tuple[str, str]] = field(default_factory=list)
     eventbridge_patterns: list[dict[str, Any]] = field(default_factory=list)
@@ -289,6 +290,7 @@ def _function(
         memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
         environment={k: str(v) for k, v in resolve(env).items()},
         runtime=str(props.get("Runtime", globals_fn.get("Runtime", "python3.12"))),
+        tracing=str(props.get("Tracing", globals_fn.get("Tracing", "PassThrough"))),
     )
     for event in props.get("Events", {}).values():
         if event["Type"] == "HttpApi":
