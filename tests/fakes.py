@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import IO, Any
@@ -22,8 +20,7 @@ from revoice.pipeline.clock import stamp
 from revoice.pipeline.ports import CallbackRow, ObjectForbidden, ObjectInfo, Waiter
 from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
-from revoice.sync.errors import SyncApiError
-from revoice.sync.models import Asset, GenerateRequest, Generation, TtsJob, TtsRequest, Voice
+from tests.fake_sync import FakeSyncLabs
 
 
 class MemoryBucket:
@@ -280,113 +277,6 @@ class MemoryExecutions:
             return None
         self.started[name] = payload
         return f"arn:aws:states:us-east-1:123456789012:execution:revoice:{name}"
-
-
-@dataclass
-class FakeSyncLabs:
-    """sync. labs in memory: assets, clones, TTS jobs and generations, each finishing after ``polls``
-    checks (0: finished in the first answer). ``clone_slots`` is the plan's clone limit."""
-
-    polls: int = 1
-    clone_slots: int = 10
-    fail_generation: str | None = None  # an error code: generations end FAILED with it
-    fail_deletes: bool = False  # every DELETE /v2/voices/{id} answers 500
-    assets: dict[str, bytes] = field(default_factory=dict)
-    voices: dict[str, Voice] = field(default_factory=dict)  # the org's own: clones, counted against the slots
-    built_in: dict[str, Voice] = field(
-        default_factory=lambda: {"builtin-rachel": Voice(id="builtin-rachel", name="Rachel", provider="elevenlabs")}
-    )
-    downloads: dict[str, bytes] = field(default_factory=dict)
-    generations: dict[str, Generation] = field(default_factory=dict)
-    requests: dict[str, GenerateRequest] = field(default_factory=dict)
-    checks: dict[str, int] = field(default_factory=dict)
-    _ids: Iterator[int] = field(default_factory=itertools.count)
-    _by_key: dict[str, str] = field(default_factory=dict)
-
-    def _id(self, kind: str) -> str:
-        return f"{kind}-{next(self._ids)}"
-
-    def upload(
-        self,
-        open_stream: Callable[[], IO[bytes]],
-        *,
-        size: int,
-        file_name: str,
-        content_type: str,
-        asset_type: str,
-        name: str | None = None,
-    ) -> Asset:
-        with open_stream() as stream:
-            body = stream.read()
-        assert len(body) == size
-        asset_id = self._id("asset")
-        url = f"https://assets.sync.test/{asset_id}/{file_name}"
-        self.assets[asset_id] = self.downloads[url] = body
-        return Asset(id=asset_id, url=url, type=asset_type, name=name, size=size)
-
-    @contextmanager
-    def open_download(self, url: str) -> Iterator[IO[bytes]]:
-        yield io.BytesIO(self.downloads[url])
-
-    def add_clone(self, name: str) -> str:
-        """A clone made at sync. labs by someone (or some job) else; its id."""
-        voice = Voice(id=self._id("voice"), name=name, provider="elevenlabs")
-        self.voices[str(voice.id)] = voice
-        return str(voice.id)
-
-    def list_voices(self) -> list[Voice]:
-        return [*self.built_in.values(), *self.voices.values()]
-
-    def get_voice(self, voice_id: str) -> Voice:
-        voice = self.voices.get(voice_id) or self.built_in.get(voice_id)
-        if voice is None:
-            raise SyncApiError(404, "voice_not_found", f"no voice {voice_id}")
-        return voice
-
-    def clone_voice(self, name: str, *, asset_id: str | None = None, url: str | None = None) -> Voice:
-        if len(self.voices) >= self.clone_slots:
-            raise SyncApiError(403, "voice_clone_limit_reached", f"All {self.clone_slots} clone slots are in use")
-        return self.voices[self.add_clone(name)]
-
-    def delete_voice(self, voice_id: str) -> bool:
-        if self.fail_deletes:
-            raise SyncApiError(500, "internal_server_error", "try again later")
-        if voice_id not in self.voices:
-            raise SyncApiError(404, "voice_not_found", f"no voice {voice_id}")
-        del self.voices[voice_id]
-        return True
-
-    def _progress(self, job_id: str) -> bool:
-        """One more check on ``job_id``; True once it has had its ``polls``."""
-        self.checks[job_id] = self.checks.get(job_id, -1) + 1
-        return self.checks[job_id] >= self.polls
-
-    def start_tts(self, request: TtsRequest, *, idempotency_key: str | None = None) -> TtsJob:
-        job_id = self._by_key.setdefault(f"tts:{idempotency_key}", self._id("tts"))
-        return self.get_tts(TtsJob(id=job_id, status="PENDING"))
-
-    def get_tts(self, job: TtsJob) -> TtsJob:
-        if not self._progress(job.id):
-            return TtsJob(id=job.id, status="PROCESSING", endpoint=job.endpoint)
-        url = f"https://assets.sync.test/tts/{job.id}.wav"
-        self.downloads[url] = b"RIFF-speech"
-        return TtsJob(id=job.id, status="SUCCESS", url=url, duration=2.5, endpoint=job.endpoint)
-
-    def create_generation(self, request: GenerateRequest, *, idempotency_key: str | None = None) -> Generation:
-        generation_id = self._by_key.setdefault(f"generation:{idempotency_key}", self._id("generation"))
-        self.requests[generation_id] = request
-        return self.get_generation(generation_id)
-
-    def get_generation(self, generation_id: str, *, wait_seconds: int | None = None) -> Generation:
-        if generation_id not in self.requests:
-            raise SyncApiError(404, "generation_not_found", f"no generation {generation_id}")
-        if not self._progress(generation_id):
-            return Generation(id=generation_id, status="PROCESSING", model=self.requests[generation_id].model)
-        if self.fail_generation:
-            return Generation(id=generation_id, status="FAILED", error="it failed", error_code=self.fail_generation)
-        url = f"https://assets.sync.test/outputs/{generation_id}.mp4?signature=secret"
-        self.downloads[url] = b"lip-synced video"
-        return Generation(id=generation_id, status="COMPLETED", output_url=url, output_duration=2.5)
 
 
 @dataclass

@@ -15,7 +15,8 @@ from revoice.pipeline.cleanup import sweep
 from revoice.pipeline.errors import SyncStepError
 from revoice.pipeline.state import JobState
 from revoice.pipeline.voice import ensure_voice
-from tests.fakes import FakeSyncLabs, MemoryJobs, MemoryVoices
+from tests.fake_sync import FakeSyncLabs
+from tests.fakes import MemoryJobs, MemoryVoices
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OLD = (datetime.now(UTC) - timedelta(days=30)).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -13,7 +13,8 @@ from revoice.pipeline.state import JobState, RunConfig
 from revoice.pipeline.voice import MAX_SLOTS_FREED, MAX_VOICE_WAIT_SECONDS, ensure_voice
 from revoice.sync.errors import SyncApiError
 from revoice.sync.models import Voice
-from tests.fakes import FakeSyncLabs, MemoryJobs, MemoryVoices
+from tests.fake_sync import FakeSyncLabs
+from tests.fakes import MemoryJobs, MemoryVoices
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
