@@ -17,6 +17,7 @@ from typing import IO, Any
 import pytest
 
 from revoice.pipeline.clock import stamp
+from revoice.pipeline.outcome import JobOutcome
 from revoice.pipeline.ports import CallbackRow, ObjectForbidden, ObjectInfo, Waiter
 from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
@@ -266,6 +267,16 @@ class MemoryTokens:
         return self.resume(token, {})
 
 
+class MemoryEvents:
+    """The event bus: what was published, in order."""
+
+    def __init__(self) -> None:
+        self.published: list[JobOutcome] = []
+
+    def publish(self, outcome: JobOutcome) -> None:
+        self.published.append(outcome)
+
+
 class MemoryExecutions:
     """Executions by name: a second start of one name changes nothing, as on Step Functions."""
 
@@ -291,6 +302,7 @@ class World:
     callbacks: MemoryCallbacks = field(default_factory=MemoryCallbacks)
     tokens: MemoryTokens = field(default_factory=MemoryTokens)
     executions: MemoryExecutions = field(default_factory=MemoryExecutions)
+    events: MemoryEvents = field(default_factory=MemoryEvents)
     sync: FakeSyncLabs = field(default_factory=FakeSyncLabs)
     secrets: dict[str, str] = field(default_factory=dict)
 
@@ -307,6 +319,7 @@ class World:
             "callbacks": lambda _: self.callbacks,
             "resumer": lambda: self.tokens,
             "executions": lambda _: self.executions,
+            "events": lambda _: self.events,
             "sync_client": lambda _: self.sync,
             "secret": self.secrets.__getitem__,
         }

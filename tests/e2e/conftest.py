@@ -110,6 +110,39 @@ def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
         setattr(emulator.config, name, getattr(saved, name))
 
 
+class JobEvents:
+    """What the stack published on its event bus, read from an SQS queue an EventBridge rule feeds, as a
+    user's own rule would (moto delivers rule targets on SQS itself)."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        import boto3
+
+        self._sqs = boto3.client("sqs")
+        self._queue = self._sqs.create_queue(QueueName="revoice-job-events")["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue, AttributeNames=["QueueArn"])["Attributes"]
+        events = boto3.client("events")
+        events.put_rule(Name="revoice-job-events", EventPattern=json.dumps({"source": ["revoice"]}))
+        events.put_targets(Rule="revoice-job-events", Targets=[{"Id": "queue", "Arn": arn["QueueArn"]}])
+        self.seen: dict[str, list[dict[str, Any]]] = {}
+
+    def of(self, job_id: str, timeout: float = 20) -> list[dict[str, Any]]:
+        """The events published for ``job_id``, once there is one."""
+        deadline = time.monotonic() + timeout
+        while job_id not in self.seen:
+            assert time.monotonic() < deadline, f"no event was published for {job_id}"
+            answer = self._sqs.receive_message(QueueUrl=self._queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in answer.get("Messages", []):
+                event = json.loads(message["Body"])
+                self.seen.setdefault(event["detail"]["jobId"], []).append(event)
+                self._sqs.delete_message(QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"])
+        return self.seen[job_id]
+
+
+@pytest.fixture(scope="session")
+def job_events(stack: LocalStack) -> JobEvents:
+    return JobEvents(stack)
+
+
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("videos")

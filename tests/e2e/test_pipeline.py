@@ -5,16 +5,32 @@ Real ASL (moto's interpreter), real handlers, real HTTP to the emulator, real me
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from revoice_local import media
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import OUTLASTS_THE_JOB, IngestEvents, Jobs
+from tests.e2e.conftest import OUTLASTS_THE_JOB, IngestEvents, JobEvents, Jobs
 
 LINE = "A brand new line, spoken in the speaker's own voice."
+
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "job-event.schema.json").read_text())
+
+
+def _the_end_event(job_events: JobEvents, job_id: str, detail_type: str) -> dict[str, Any]:
+    """The one event of the job's end, as published: its type, its documented schema, no signed URL."""
+    import jsonschema
+
+    [event] = job_events.of(job_id)
+    assert (event["source"], event["detail-type"]) == ("revoice", detail_type)
+    jsonschema.validate(event["detail"], SCHEMA)
+    assert "?" not in json.dumps(event["detail"])  # no query string: no signature
+    return dict(event["detail"])
 
 
 def _download(stack: LocalStack, key: str, tmp_path: Path) -> Path:
@@ -24,7 +40,7 @@ def _download(stack: LocalStack, key: str, tmp_path: Path) -> Path:
 
 
 def test_a_manifest_job_ends_with_a_playable_video_speech_and_a_result(
-    stack: LocalStack, jobs: Jobs, tmp_path: Path
+    stack: LocalStack, jobs: Jobs, tmp_path: Path, job_events: JobEvents
 ) -> None:
     source, target = jobs.put_video("speaker"), jobs.put_video("presenter")
     end = jobs.run({"source": source, "target": target, "script": LINE, "sync_mode": "loop", "output_name": "my_clip"})
@@ -38,6 +54,12 @@ def test_a_manifest_job_ends_with_a_playable_video_speech_and_a_result(
         f"results/{job}/result.json",
         f"results/{job}/speech.wav",
     ]
+    detail = _the_end_event(job_events, job, "Job Succeeded")
+    assert (detail["outputs"]["video"], detail["outputs"]["result"]) == (
+        result["outputs"]["video"],
+        f"results/{job}/result.json",
+    )
+    assert detail["timings"] == result["timings"]
     video = media.probe(_download(stack, result["outputs"]["video"], tmp_path), ".mp4")
     speech = media.probe(_download(stack, result["outputs"]["speech"], tmp_path), ".wav")
     assert video is not None
@@ -103,7 +125,7 @@ def test_the_same_s3_event_three_times_makes_one_execution_one_clone_one_generat
 
 @pytest.mark.parametrize(("kind", "code"), [("fail", "lipsync_face_not_found"), ("reject", "generation_rejected")])
 def test_a_failed_or_rejected_generation_ends_in_error_json_with_its_code(
-    stack: LocalStack, jobs: Jobs, kind: str, code: str
+    stack: LocalStack, jobs: Jobs, kind: str, code: str, job_events: JobEvents
 ) -> None:
     stack.emulator.emulator.faults.replace(
         [
@@ -124,6 +146,8 @@ def test_a_failed_or_rejected_generation_ends_in_error_json_with_its_code(
     assert error["sync"]["generation"]
     assert stack.job(error["jobId"])["status"] == "FAILED"  # type: ignore[index]
     assert jobs.keys(f"results/{error['jobId']}/") == []
+    detail = _the_end_event(job_events, error["jobId"], "Job Failed")
+    assert (detail["step"], detail["errorCode"], detail["reason"]) == ("lipsync", code, error["reason"])
 
 
 def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack: LocalStack, jobs: Jobs) -> None:
@@ -149,15 +173,18 @@ def test_transient_faults_in_every_step_are_retried_and_the_job_completes(stack:
     )  # the voice step needed a Step Functions retry
 
 
-def test_a_job_that_never_finishes_hits_its_polling_bound_and_fails_cleanly(stack: LocalStack, jobs: Jobs) -> None:
+def test_a_job_that_never_finishes_hits_its_polling_bound_and_fails_cleanly(
+    stack: LocalStack, jobs: Jobs, job_events: JobEvents
+) -> None:
     stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
     end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE, "poll_seconds": 1, "timeout_seconds": 5})
     assert end.error is not None
     assert (end.error["step"], end.error["errorCode"]) == ("lipsync", "generation_timeout")
     assert "polling budget" in end.error["reason"]
+    assert _the_end_event(job_events, end.job_id, "Job Failed")["errorCode"] == "generation_timeout"
 
 
-def test_an_aborted_execution_is_recorded_as_failed(stack: LocalStack, jobs: Jobs) -> None:
+def test_an_aborted_execution_is_recorded_as_failed(stack: LocalStack, jobs: Jobs, job_events: JobEvents) -> None:
     import time
 
     stack.emulator.emulator.config.processing_seconds = OUTLASTS_THE_JOB
@@ -173,3 +200,11 @@ def test_an_aborted_execution_is_recorded_as_failed(stack: LocalStack, jobs: Job
     assert end.error is not None
     assert (end.error["errorCode"], end.error["step"]) == ("execution_aborted", "lipsync")
     assert stack.job(job_id)["status"] == "FAILED"  # type: ignore[index]
+    assert _the_end_event(job_events, job_id, "Job Failed")["errorCode"] == "execution_aborted"
+
+
+def test_a_broken_manifest_is_announced_as_rejected_with_its_reason(jobs: Jobs, job_events: JobEvents) -> None:
+    key = jobs.drop_manifest(b'{"source": "media/x.mp4", "script": ')
+    detail = _the_end_event(job_events, jobs.job_id(key), "Job Rejected")
+    assert (detail["status"], detail["step"], detail["errorCode"]) == ("REJECTED", "ingest", "invalid_manifest")
+    assert detail["triggerKey"] == key

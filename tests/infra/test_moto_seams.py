@@ -32,7 +32,7 @@ def test_the_moto_iam_seams_the_local_stack_relies_on_are_still_there() -> None:
     from moto.iam.access_control import IAMRequest
 
     targets = iam.seam_targets()
-    assert set(targets) == {"lambda", "dynamodb", "stepfunctions", "secretsmanager"}
+    assert set(targets) == {"lambda", "dynamodb", "stepfunctions", "secretsmanager", "events"}
     authorize = targets["dynamodb"]._authenticate_and_authorize_normal_action  # type: ignore[attr-defined]
     assert "resource" in inspect.signature(authorize).parameters
     assert list(inspect.signature(IAMRequest.__init__).parameters)[1:] == [

@@ -14,6 +14,7 @@ import pytest
 
 from revoice.handlers.events import S3Event
 from revoice.pipeline.contract import LipsyncOperation
+from revoice.pipeline.layout import result_key
 from revoice.pipeline.lipsync import generation_request
 from revoice.pipeline.state import JobState
 from revoice.sync.webhook import sign
@@ -114,6 +115,12 @@ def test_a_broken_manifest_is_refused_into_failed_with_its_reason_and_starts_not
     assert document["errorCode"] == "invalid_manifest"
     assert world.executions.started == {}
     assert world.bucket.objects["inbox/product launch.json"] == b"{not json"  # nothing stored is lost
+    [ended] = world.events.published
+    assert (ended.detail_type, ended.job_id, ended.error_code) == (
+        "Job Rejected",
+        outcome["job_id"],
+        "invalid_manifest",
+    )
 
 
 def test_the_fetch_sample_copies_its_https_source_into_the_bucket(
@@ -276,6 +283,10 @@ def test_the_store_sample_copies_the_results_gives_the_slot_back_and_lets_the_vo
     assert record is not None
     assert record.holders == frozenset()
     assert world.jobs.records[state.job.id]["status"] == "SUCCEEDED"
+    [ended] = world.events.published
+    assert (ended.detail_type, ended.job_id, ended.status) == ("Job Succeeded", state.job.id, "SUCCEEDED")
+    assert ended.outputs is not None
+    assert (ended.outputs.video, ended.outputs.result) == (result["outputs"]["video"], result_key(state.job.id))
 
 
 def test_the_failure_sample_records_the_step_and_the_generation_error(
@@ -287,6 +298,8 @@ def test_the_failure_sample_records_the_step_and_the_generation_error(
     assert (document["step"], document["errorCode"]) == ("lipsync", "lipsync_face_not_found")
     assert document["reason"]
     assert world.jobs.records[sample["job"]["id"]]["status"] == "FAILED"
+    [ended] = world.events.published
+    assert (ended.detail_type, ended.step, ended.error_code) == ("Job Failed", "lipsync", "lipsync_face_not_found")
 
 
 def test_the_aborted_execution_sample_is_recorded_as_aborted(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,6 +307,8 @@ def test_the_aborted_execution_sample_is_recorded_as_aborted(world: World, monke
     document = invoke("FailureFunction", sample, world, monkeypatch)
     assert (document["errorCode"], document["jobId"]) == ("execution_aborted", sample["detail"]["name"])
     assert world.bucket.read_json(f"failed/{sample['detail']['name']}/error.json") == document
+    [ended] = world.events.published
+    assert (ended.detail_type, ended.error_code) == ("Job Failed", "execution_aborted")
 
 
 def _api(world: World, monkeypatch: pytest.MonkeyPatch, sample: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -14,7 +14,7 @@ ALLOWED = {
     "handlers": ({"handlers", "pipeline", "sync", "aws"}, {"boto3"}),
     "aws": (
         {"aws", "pipeline"},
-        {"boto3", "botocore", "mypy_boto3_s3", "mypy_boto3_stepfunctions", "mypy_boto3_dynamodb"},
+        {"boto3", "botocore", "mypy_boto3_s3", "mypy_boto3_stepfunctions", "mypy_boto3_dynamodb", "mypy_boto3_events"},
     ),
     "pipeline": ({"pipeline", "sync"}, set()),
     "sync": ({"sync"}, set()),

@@ -8,10 +8,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import (
     Bucket,
+    EventBus,
     Jobs,
     Slots,
     SyncApi,
     Voices,
+    events,
     jobs,
     logger,
     record_job_end,
@@ -22,11 +24,13 @@ from revoice.handlers.runtime import (
     traced,
     voices,
 )
-from revoice.pipeline.failure import failed_job_id, failed_jobs_voice, record_failure
+from revoice.pipeline.failure import failed_job_id, failed_job_notifies, failed_jobs_voice, record_failure
+from revoice.pipeline.layout import error_key
+from revoice.pipeline.outcome import ended_badly
 from revoice.pipeline.voice import release_voice
 
 
-class Settings(Bucket, Jobs, Slots, SyncApi, Voices):
+class Settings(Bucket, EventBus, Jobs, Slots, SyncApi, Voices):
     """The failure function's environment (the bucket: an execution's end event names no job bucket)."""
 
 
@@ -47,6 +51,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         event, store=store(event.get("job", {}).get("bucket") or settings.jobs_bucket), jobs=table
     )
     if "ignored" not in document:
+        notify = failed_job_notifies(event, job_id, table)
+        events(settings).publish(ended_badly(document, error_key=error_key(job_id), notify=notify))
         record_job_end("FAILED", document["errorCode"])
     logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
     return document

@@ -6,13 +6,26 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.events import S3Event
-from revoice.handlers.runtime import Jobs, Machine, RunDefaults, executions, jobs, logger, record_step, store, traced
+from revoice.handlers.runtime import (
+    EventBus,
+    Jobs,
+    Machine,
+    RunDefaults,
+    events,
+    executions,
+    jobs,
+    logger,
+    record_step,
+    store,
+    traced,
+)
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
-from revoice.pipeline.layout import decode_event_key
+from revoice.pipeline.layout import decode_event_key, error_key
+from revoice.pipeline.outcome import ended_badly
 
 
-class Settings(Jobs, Machine, RunDefaults):
+class Settings(EventBus, Jobs, Machine, RunDefaults):
     """The ingest function's environment."""
 
 
@@ -37,6 +50,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             jobs=jobs(settings),
             config=settings.run,
         )
+        if outcome.error is not None:
+            events(settings).publish(
+                ended_badly(outcome.error, error_key=error_key(outcome.error["jobId"]), notify=False)
+            )
         logger.set_correlation_id(outcome.job_id)
         logger.info("inbox object handled", extra={"key": key, **asdict(outcome)})
         outcomes.append(asdict(outcome))

@@ -26,7 +26,15 @@ from revoice.pipeline.state import RunConfig
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
 
-    from revoice.pipeline.ports import CallbackStore, Executions, JobRecords, ObjectStore, Resumer, VoiceRegistry
+    from revoice.pipeline.ports import (
+        CallbackStore,
+        Executions,
+        JobEvents,
+        JobRecords,
+        ObjectStore,
+        Resumer,
+        VoiceRegistry,
+    )
     from revoice.pipeline.slots import GenerationSlots
     from revoice.sync import SyncClient
 
@@ -80,6 +88,10 @@ class Callbacks(FunctionSettings):
 
 class Machine(FunctionSettings):
     state_machine_arn: str
+
+
+class EventBus(FunctionSettings):
+    event_bus_name: str = "default"
 
 
 class RunDefaults(FunctionSettings):
@@ -230,6 +242,12 @@ def callbacks(settings: Callbacks) -> CallbackStore:
     from revoice.aws.tables import CallbackTable
 
     return CallbackTable(_dynamodb_table(settings.callbacks_table))  # type: ignore[arg-type]
+
+
+def events(settings: EventBus) -> JobEvents:
+    from revoice.aws.eventbridge import EventBridgeEvents
+
+    return EventBridgeEvents(settings.event_bus_name, _boto3_client("events"))  # type: ignore[arg-type]
 
 
 def resumer() -> Resumer:

@@ -6,10 +6,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.runtime import (
+    EventBus,
     Jobs,
     Slots,
     SyncApi,
     Voices,
+    events,
     jobs,
     logger,
     record_job_end,
@@ -22,12 +24,14 @@ from revoice.handlers.runtime import (
     voices,
 )
 from revoice.pipeline.contract import Step
+from revoice.pipeline.layout import result_key
+from revoice.pipeline.outcome import succeeded
 from revoice.pipeline.state import JobState
 from revoice.pipeline.store import store_results
 from revoice.pipeline.voice import release_voice
 
 
-class Settings(Jobs, Slots, SyncApi, Voices):
+class Settings(EventBus, Jobs, Slots, SyncApi, Voices):
     """The store function's environment."""
 
 
@@ -44,6 +48,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = store_results(state, store=store(state.job.bucket), sync=sync, jobs=jobs(settings))
     if state.voice is not None and state.voice.held:
         release_voice(state.job.id, state.voice.id, registry=voices(settings), sync=sync)
+    events(settings).publish(succeeded(result, result_key=result_key(state.job.id), notify=state.manifest.notifies))
     record_job_end("SUCCEEDED")
     logger.info("job succeeded", extra={"outputs": result["outputs"], "timings": result["timings"]})
     return result

@@ -135,6 +135,14 @@ def failed_job_id(event: dict[str, Any]) -> str:
     return str(event["job"]["id"])
 
 
+def failed_job_notifies(event: dict[str, Any], job_id: str, jobs: JobRecords) -> bool:
+    """Whether the failed job asked for a notification (its manifest, or the job table's row)."""
+    manifest = event.get("manifest")
+    if isinstance(manifest, dict) and "notify_url" in manifest:
+        return manifest["notify_url"] is not None
+    return bool((jobs.get(job_id) or {}).get("notifyUrl"))
+
+
 def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobRecords) -> str | None:
     """The voice the failed job was using, if any, so it can be let go of."""
     voice = event.get("voice")

@@ -7,7 +7,7 @@ maps to the same job id, so a duplicated S3 event finds its execution already th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from revoice.pipeline import layout
 from revoice.pipeline.clock import now, stamp
@@ -28,6 +28,7 @@ class IngestOutcome:
     job_id: str | None
     status: Literal["started", "duplicate", "rejected", "ignored"]
     reason: str = ""
+    error: dict[str, Any] | None = None  # a rejection's error.json
 
 
 def ingest_object(
@@ -48,8 +49,8 @@ def ingest_object(
         manifest = read_job(key, kind, store)
         check_sources(manifest, store, config.max_upload_bytes)
     except JobInputError as error:
-        reject(job_id, key, error, store=store, jobs=jobs)
-        return IngestOutcome(job_id, "rejected", str(error))
+        document = reject(job_id, key, error, store=store, jobs=jobs)
+        return IngestOutcome(job_id, "rejected", str(error), document)
     job = JobRef(id=job_id, bucket=store.bucket, key=key, version=version, received_at=now())
     if start_job(job, manifest, config, executions=executions, jobs=jobs) is None:
         return IngestOutcome(job_id, "duplicate", "an execution for this object version already exists")
@@ -150,7 +151,7 @@ def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> Ob
     return info
 
 
-def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobRecords) -> None:
+def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, jobs: JobRecords) -> dict[str, Any]:
     """Record the rejection in the job table, then in ``failed/<job>/error.json`` (what users read)."""
     error_key = layout.error_key(job_id)
     jobs.rejected(job_id, key, error.code, error.reason, error_key)
@@ -164,3 +165,4 @@ def reject(job_id: str, key: str, error: JobInputError, *, store: ObjectStore, j
         "failedAt": stamp(),
     }
     store.put_json(error_key, document)
+    return document

@@ -80,6 +80,13 @@ class JobManifest(BaseModel):
         validation_alias=_either_spelling("voice_id"),
     )
 
+    notify_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="POSTed the job's outcome when it ends (https; the same address rules as URL sources)",
+        validation_alias=_either_spelling("notify_url"),
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _each_field_once(cls, data: Any) -> Any:
@@ -123,9 +130,20 @@ class JobManifest(BaseModel):
             raise ValueError("must not point at revoice's own outputs")
         return value
 
+    @field_validator("notify_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if (value is not None and not value.startswith(("https://", "http://"))) or CONTROL.search(value or ""):
+            raise ValueError("must be an https:// URL")
+        return value
+
     @property
     def target_key(self) -> str:
         return self.target or self.source
+
+    @property
+    def notifies(self) -> bool:
+        return self.notify_url is not None
 
 
 def parse_manifest(raw: bytes) -> JobManifest:

@@ -1,5 +1,5 @@
 """What the pipeline needs of the world, as small protocols: the bucket, the job, voice, slot and callback
-tables, executions, and sync. labs.
+tables, executions, the event bus, and sync. labs.
 
 The pipeline is written against these; ``revoice.aws`` implements them on boto3 and ``revoice.sync`` on
 httpx, and tests give in-memory stand-ins (``tests/fakes.py``). Each protocol names only what a step
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from revoice.pipeline.outcome import JobOutcome
     from revoice.pipeline.voices import VoiceRecord
     from revoice.sync.models import Asset, AssetType, GenerateRequest, Generation, TtsJob, TtsRequest, Voice
 
@@ -143,6 +144,12 @@ class Resumer(Protocol):
 
 class Executions(Protocol):
     def start(self, name: str, payload: dict[str, Any]) -> str | None: ...
+
+
+class JobEvents(Protocol):
+    """Where a job's end is announced to the systems around revoice (EventBridge)."""
+
+    def publish(self, outcome: JobOutcome) -> None: ...
 
 
 class SyncApi(Protocol):

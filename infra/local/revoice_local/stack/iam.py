@@ -7,11 +7,11 @@ execution environment gets credentials for its function's role from ``sts:Assume
 stack itself (tests, the command line, the HTTP relay) signs with an administrator's key.
 
 Where moto's enforcement falls short of AWS, this module closes the gap or says so:
-- moto checks S3 against the bucket and key, but Lambda, DynamoDB, Step Functions and Secrets Manager
-  only against ``*``, so a policy naming a function, a table, a state machine or a secret would never
-  match. The resource seams below tell moto the ARN each request acts on (the function, the table or
-  its index, the state machine of a ``StartExecution`` or of a task token, the secret), guarded by a
-  test like the Lambda seam.
+- moto checks S3 against the bucket and key, but Lambda, DynamoDB, Step Functions, Secrets Manager and
+  EventBridge only against ``*``, so a policy naming a function, a table, a state machine, a secret or a
+  bus would never match. The resource seams below tell moto the ARN each request acts on (the function,
+  the table or its index, the state machine of a ``StartExecution`` or of a task token, the secret, the
+  bus), guarded by a test like the Lambda seam.
 - moto's Step Functions interpreter signs its own calls (Lambda tasks, SDK integrations) with a fixed
   key. That key is given to a user holding the state machine role's policies, so the state machine acts
   with its role's permissions too.
@@ -40,6 +40,7 @@ RESOURCE_SEAMS = {
     "dynamodb": ("moto.dynamodb.responses", "DynamoHandler"),
     "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse"),
     "secretsmanager": ("moto.secretsmanager.responses", "SecretsManagerResponse"),
+    "events": ("moto.events.responses", "EventsHandler"),
 }
 
 
@@ -62,6 +63,7 @@ def install_resource_seams() -> None:
     targets["stepfunctions"]._determine_resource = _stepfunctions_resource  # type: ignore[attr-defined]
     targets["stepfunctions"]._authenticate_and_authorize_normal_action = _authorize_stepfunctions  # type: ignore[attr-defined]
     targets["secretsmanager"]._determine_resource = _secret_resource  # type: ignore[attr-defined]
+    targets["events"]._determine_resource = _event_bus_resource  # type: ignore[attr-defined]
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -150,6 +152,18 @@ def _secret_resource(self: Any) -> str:
     secrets = secretsmanager_backends[self.current_account][self.region].secrets
     secret = secrets.get(secret_id) if hasattr(secrets, "get") else None
     return str(secret.arn) if secret is not None else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_id}"
+
+
+def _event_bus_resource(self: Any) -> str:
+    """The bus a ``PutEvents`` (or a rule call) names; entries for several buses are checked as "*"."""
+    body = _body(self)
+    buses = {str(e.get("EventBusName") or "default") for e in body.get("Entries", []) if isinstance(e, dict)}
+    if not buses and "EventBusName" in body:
+        buses = {str(body["EventBusName"])}
+    if len(buses) != 1:
+        return "*"
+    bus = buses.pop()
+    return bus if bus.startswith("arn:") else f"arn:aws:events:{self.region}:{self.current_account}:event-bus/{bus}"
 
 
 def enforced() -> bool:
