@@ -100,6 +100,7 @@ class Receiver:
     received: list[dict[str, Any]] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     files: dict[str, bytes] = field(default_factory=dict)  # what GET answers, by path (a public media host)
+    answers: list[int] = field(default_factory=list)  # the statuses POSTs get, in order (then 204)
 
 
 @pytest.fixture
@@ -116,9 +117,15 @@ def receiver() -> Iterator[Receiver]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            box[0].received.append({"headers": dict(self.headers.items()), "body": body, "json": json.loads(body)})
-            box[0].arrived.set()
-            self.send_response(204)
+            receiver = box[0]
+            status = receiver.answers.pop(0) if receiver.answers else 204
+            receiver.received.append(
+                {"headers": dict(self.headers.items()), "body": body, "json": json.loads(body), "status": status}
+            )
+            if status < 300:
+                receiver.arrived.set()
+            self.send_response(status)
+            self.send_header("content-length", "0")
             self.end_headers()
 
         def log_message(self, *_: Any) -> None:

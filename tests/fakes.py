@@ -65,6 +65,9 @@ class MemoryBucket:
     def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         self.put(key, stream.read(), content_type)
 
+    def presign(self, key: str, seconds: int) -> str:
+        return f"https://{self.bucket}.s3.test/{key}?X-Amz-Expires={seconds}&X-Amz-Signature=fake"
+
 
 class MemoryJobs:
     """The job table: ``claimed`` and ``accepted`` are conditional, as their DynamoDB writes are."""
@@ -83,11 +86,19 @@ class MemoryJobs:
         return True
 
     def accepted(
-        self, job_id: str, trigger_key: str, source: str, execution_arn: str, request_hash: str | None = None
+        self,
+        job_id: str,
+        trigger_key: str,
+        source: str,
+        execution_arn: str,
+        request_hash: str | None = None,
+        notify_url: str | None = None,
     ) -> None:
         if self.records.get(job_id, {}).get("status", "ACCEPTED") != "ACCEPTED":
             return
         extra = {"requestHash": request_hash} if request_hash else {}
+        if notify_url:
+            extra["notifyUrl"] = notify_url
         self._set(
             job_id, status="RUNNING", step="queued", triggerKey=trigger_key, source=source, executionArn=execution_arn
         )
@@ -112,6 +123,9 @@ class MemoryJobs:
 
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._set(job_id, voiceId=voice_id)
+
+    def notified(self, job_id: str, delivery: dict[str, Any]) -> None:
+        self._set(job_id, notification=dict(delivery))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         record = self.records.get(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from revoice_local import media
@@ -55,6 +56,13 @@ def test_submit_wait_follows_the_job_and_leaves_the_result_on_disk(
     again = revoice("results", result["jobId"], "--to", str(tmp_path / "again"), state=local_stack)
     assert again.returncode == 0
     assert len(again.stdout.splitlines()) == 3
+    shared = revoice("results", result["jobId"], "--links", "--expires", "600", state=local_stack)
+    assert shared.returncode == 0, shared.stderr
+    links = dict(line.split("\t") for line in shared.stdout.splitlines())
+    assert sorted(links) == names
+    for name, url in links.items():
+        assert "X-Amz-Expires=600" in url
+        assert httpx.get(url).content == (tmp_path / "out" / name).read_bytes()  # anyone with the link
 
 
 def test_submit_without_wait_prints_the_job_and_how_to_follow_it(local_stack: Path, speaker: Path) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import boto3
+
 from revoice.aws.tables import VoiceTable, scan_all
 from revoice_local.stack.stack import LocalStack
 
@@ -41,16 +43,23 @@ def _everything_written(stack: LocalStack, logs: list[str]) -> dict[str, str]:
         seen[f"table:{output}"] = json.dumps(scan_all(table), default=str)
     seen["webhooks"] = json.dumps(stack.emulator.emulator.webhook_log)
     seen["traces"] = json.dumps(stack.xray.documents)
+    seen["events"] = json.dumps(stack.published_events)  # a notification's body is an event's detail
     seen["logs"] = "\n".join(logs)
     return seen
 
 
 def no_secret_was_written(stack: LocalStack, logs: list[str]) -> None:
-    """No secret reached a log line, an execution's history, a table, a webhook, a trace or a stored result."""
+    """No secret reached a log line, an execution's history, a table, a webhook, a trace, an event or a stored
+    result."""
     secrets = {
         "API key": stack.emulator.config.api_key,
         "webhook secret": stack.emulator.config.webhook_secret,
         "API token": stack.api_token,
+        "notification signing secret": str(
+            boto3.client("secretsmanager").get_secret_value(SecretId=str(stack.plan.outputs["NotifySigningSecretArn"]))[
+                "SecretString"
+            ]
+        ),
     }
     written = _everything_written(stack, logs)
     url = stack.emulator.url

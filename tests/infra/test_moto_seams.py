@@ -32,7 +32,7 @@ def test_the_moto_iam_seams_the_local_stack_relies_on_are_still_there() -> None:
     from moto.iam.access_control import IAMRequest
 
     targets = iam.seam_targets()
-    assert set(targets) == {"lambda", "dynamodb", "stepfunctions", "secretsmanager", "events"}
+    assert set(targets) == {"lambda", "dynamodb", "stepfunctions", "secretsmanager", "events", "s3"}
     authorize = targets["dynamodb"]._authenticate_and_authorize_normal_action  # type: ignore[attr-defined]
     assert "resource" in inspect.signature(authorize).parameters
     assert list(inspect.signature(IAMRequest.__init__).parameters)[1:] == [
@@ -53,7 +53,7 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     from revoice_local.stack import moto_seams
 
     targets = moto_seams.seam_targets()
-    assert len(targets) == 4
+    assert len(targets) == 5
     moto_seams.install()
     moto_seams.install()  # idempotent: the originals are kept once
     parser: Any = targets[moto_seams.ASL_PARSER]

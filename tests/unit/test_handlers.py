@@ -369,3 +369,68 @@ def test_base64_bodies_are_read_like_plain_ones(world: World, monkeypatch: pytes
     sample["body"] = base64.b64encode(sample["body"].encode()).decode()
     sample["isBase64Encoded"] = True
     assert _api(world, monkeypatch, sample)[0] == 202
+
+
+def test_the_notifier_posts_a_finished_jobs_outcome_to_its_notify_url(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from revoice.pipeline import url_source
+    from revoice.pipeline.outcome import JobOutcome
+
+    monkeypatch.setattr(url_source, "resolve", lambda host: ["93.184.216.34"])
+    module = handler("NotifyFunction", world, monkeypatch)
+    world.secrets[module.settings.notify_secret_arn] = "signing-secret"
+    received: list[httpx.Request] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(receive)
+    monkeypatch.setattr(module, "_http", lambda: httpx.Client(transport=transport))
+    sample = event("job-ended.json")
+    job_id = sample["detail"]["jobId"]
+    world.jobs.accepted(job_id, f"api/{job_id}", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
+    assert module.handler(sample, Context())["status"] == "delivered"
+    [request] = received
+    assert str(request.url) == "https://hooks.example.com/r"
+    assert json.loads(request.content) == {"type": "Job Succeeded", "job": JobOutcome(**sample["detail"]).wire()}
+    assert world.jobs.records[job_id]["notification"]["attempts"] == 1
+    world.jobs.records["j-2"] = {"jobId": "j-2"}  # a job that named no notify_url
+    sample["detail"]["jobId"] = "j-2"
+    assert module.handler(sample, Context()) == {"status": "none"}
+
+
+def test_a_job_asking_to_notify_a_private_address_is_refused_and_starts_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revoice.pipeline import url_source
+
+    monkeypatch.setattr(url_source, "resolve", lambda host: ["192.168.1.20"])
+    sample = event("http-post-job.json")
+    body = json.loads(sample["body"])
+    sample["body"] = json.dumps({**body, "notify_url": "https://router.home/hook"})
+    status, answer = _api(world, monkeypatch, sample)
+    assert (status, answer["errorCode"]) == (400, "unsafe_url")
+    assert answer["message"].startswith("notify_url: ")
+    assert world.executions.started == {}
+
+
+def test_a_finished_job_is_reported_with_download_links_and_how_its_notification_went(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = event("http-get-job.json")
+    job_id = sample["pathParameters"]["id"]
+    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
+    world.jobs.succeeded(job_id, result_key(job_id))
+    world.jobs.notified(job_id, {"status": "delivered", "attempts": 2})
+    outputs = {"video": f"results/{job_id}/output.mp4", "speech": f"results/{job_id}/speech.wav"}
+    world.bucket.put_json(result_key(job_id), {"jobId": job_id, "outputs": outputs, "timings": {"total": 9.1}})
+    status, body = _api(world, monkeypatch, sample)
+    assert status == 200
+    assert set(body["links"]) == {"video", "speech", "result"}
+    assert body["links"]["video"].startswith(f"https://{world.bucket.bucket}.s3.test/{outputs['video']}?")
+    assert body["linksExpireInSeconds"] == 3600
+    assert body["notification"] == {"status": "delivered", "attempts": 2}

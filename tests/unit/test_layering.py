@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "revoice"
 # What each layer may import of revoice, and which AWS libraries.
 ALLOWED = {
-    "handlers": ({"handlers", "pipeline", "sync", "aws"}, {"boto3"}),
+    "handlers": ({"handlers", "pipeline", "sync", "aws"}, {"boto3", "botocore"}),
     "aws": (
         {"aws", "pipeline"},
         {"boto3", "botocore", "mypy_boto3_s3", "mypy_boto3_stepfunctions", "mypy_boto3_dynamodb", "mypy_boto3_events"},

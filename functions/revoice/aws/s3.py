@@ -67,6 +67,12 @@ class S3ObjectStore:
             Bucket=self.bucket, Key=key, Body=json.dumps(document, indent=2).encode(), ContentType="application/json"
         )
 
+    def presign(self, key: str, seconds: int) -> str:
+        """A download link for ``key`` that anyone may use for ``seconds`` (signed with this role's key)."""
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+        )
+
     def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         """Multipart upload from a stream: memory stays near ``PART_BYTES`` x concurrency."""
         from boto3.s3.transfer import TransferConfig

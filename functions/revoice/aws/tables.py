@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -94,10 +95,18 @@ class JobTable:
         )
 
     def accepted(
-        self, job_id: str, trigger_key: str, source: str, execution_arn: str, request_hash: str | None = None
+        self,
+        job_id: str,
+        trigger_key: str,
+        source: str,
+        execution_arn: str,
+        request_hash: str | None = None,
+        notify_url: str | None = None,
     ) -> None:
         """Record a started job; a duplicate start of a job already started changes nothing."""
         extra = {"requestHash": request_hash} if request_hash else {}
+        if notify_url:
+            extra["notifyUrl"] = notify_url
         self._update(
             job_id,
             "attribute_not_exists(jobId) OR #status = :claimed",
@@ -141,8 +150,13 @@ class JobTable:
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._update(job_id, voiceId=voice_id)
 
+    def notified(self, job_id: str, delivery: dict[str, Any]) -> None:
+        """How the job's outbound notification went so far (attempts, status, last error)."""
+        self._update(job_id, notification=delivery)
+
     def get(self, job_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+        item = self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+        return _plain(item) if item is not None else None
 
     def is_running(self, job_id: str) -> bool:
         record = self.get(job_id)
@@ -367,3 +381,14 @@ def _voice_record(item: dict[str, Any]) -> VoiceRecord:
         state=str(item.get("state", ACTIVE)),
         ephemeral=bool(item.get("ephemeral", False)),
     )
+
+
+def _plain(value: Any) -> Any:
+    """An item as JSON has it: DynamoDB's numbers come back as ``Decimal``."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

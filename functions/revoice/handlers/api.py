@@ -28,6 +28,7 @@ class Settings(Bucket, Jobs, Machine, RunDefaults):
     api_token_secret_arn: str
     webhooks_enabled: bool = False
     webhook_base_url: str | None = None
+    link_expiry_seconds: int = 3600
 
 
 settings = Settings.load()
@@ -122,7 +123,13 @@ def start() -> Response[str]:
 @app.get("/jobs/<job_id>")
 def status(job_id: str) -> Response[str]:
     _authenticate()
-    found = describe_job(job_id, jobs=jobs(settings), store=store(settings.jobs_bucket)) if is_job_id(job_id) else None
+    found = (
+        describe_job(
+            job_id, jobs=jobs(settings), store=store(settings.jobs_bucket), link_seconds=settings.link_expiry_seconds
+        )
+        if is_job_id(job_id)
+        else None
+    )
     if found is None:
         return _answer(404, errorCode="job_not_found", message=f"no job {job_id}")
     return _answer(200, **found)

@@ -206,10 +206,19 @@ def _dynamodb_table(name: str) -> object:
     return boto3.resource("dynamodb").Table(name)
 
 
+@cache
+def _s3_client() -> object:
+    """SigV4 throughout, presigned links too (botocore would presign with SigV2 in some regions)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
 def store(bucket: str) -> ObjectStore:
     from revoice.aws.s3 import S3ObjectStore
 
-    return S3ObjectStore(bucket, _boto3_client("s3"))  # type: ignore[arg-type]
+    return S3ObjectStore(bucket, _s3_client())  # type: ignore[arg-type]
 
 
 def jobs(settings: Jobs) -> JobRecords:

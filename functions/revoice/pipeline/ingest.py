@@ -48,6 +48,7 @@ def ingest_object(
     try:
         manifest = read_job(key, kind, store)
         check_sources(manifest, store, config.max_upload_bytes)
+        check_notify(manifest, config)
     except JobInputError as error:
         document = reject(job_id, key, error, store=store, jobs=jobs)
         return IngestOutcome(job_id, "rejected", str(error), document)
@@ -84,7 +85,7 @@ def start_job(
     state = JobState(job=job, manifest=manifest, config=job_config(config, manifest), needs_fetch=fetches(manifest))
     arn = executions.start(job.id, state.wire())
     if arn is not None:
-        jobs.accepted(job.id, job.key, manifest.source, arn, request_hash=request_hash)
+        jobs.accepted(job.id, job.key, manifest.source, arn, request_hash=request_hash, notify_url=manifest.notify_url)
     return arn
 
 
@@ -130,6 +131,14 @@ def check_sources(manifest: JobManifest, store: ObjectStore, max_bytes: int, res
             check_url(key, resolver or resolve)
         else:
             checked_video(role, key, store, max_bytes)
+
+
+def check_notify(manifest: JobManifest, config: RunConfig, resolver: Resolver | None = None) -> None:
+    """The job's ``notify_url``, if any, is an address revoice may call (checked again at each delivery)."""
+    if manifest.notify_url is not None:
+        from revoice.pipeline.url_source import check_notify_url, resolve
+
+        check_notify_url(manifest.notify_url, config.trusted_notify_hosts, resolver or resolve)
 
 
 def checked_video(role: str, key: str, store: ObjectStore, max_bytes: int) -> ObjectInfo:

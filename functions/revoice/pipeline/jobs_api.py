@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from revoice.pipeline import layout
 from revoice.pipeline.clock import now
 from revoice.pipeline.errors import JobInputError
-from revoice.pipeline.ingest import check_sources, start_job
+from revoice.pipeline.ingest import check_notify, check_sources, start_job
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.manifest import validate_manifest
 from revoice.pipeline.ports import Executions, JobRecords, ObjectStore
@@ -62,6 +62,7 @@ def submit_job(
     job_id = job_id_for(store.bucket, f"api/{name}", seed)
     manifest = validate_manifest(body)
     check_sources(manifest, store, config.max_upload_bytes, resolver)
+    check_notify(manifest, config, resolver)
     if not jobs.claimed(job_id, f"api/{job_id}", request_hash):
         earlier = jobs.get(job_id) or {}
         if earlier.get("requestHash") != request_hash:
@@ -76,8 +77,11 @@ def submit_job(
     return Submitted(job_id, created=started is not None)
 
 
-def describe_job(job_id: str, *, jobs: JobRecords, store: ObjectStore) -> dict[str, Any] | None:
-    """What ``GET /jobs/{id}`` answers: status, current step, timings, result keys or failure reason."""
+def describe_job(
+    job_id: str, *, jobs: JobRecords, store: ObjectStore, link_seconds: int | None = None
+) -> dict[str, Any] | None:
+    """What ``GET /jobs/{id}`` answers: status, current step, timings, result keys (and, with
+    ``link_seconds``, download links valid that long) or failure reason; how its notification went."""
     record = jobs.get(job_id)
     if record is None:
         return None
@@ -89,6 +93,12 @@ def describe_job(job_id: str, *, jobs: JobRecords, store: ObjectStore) -> dict[s
     if record.get("status") == "SUCCEEDED":
         result = store.read_json(layout.result_key(job_id)) or {}
         answer.update(resultKey=layout.result_key(job_id), outputs=result.get("outputs"), timings=result.get("timings"))
+        if link_seconds:
+            keys = {**(result.get("outputs") or {}), "result": layout.result_key(job_id)}
+            answer["links"] = {name: store.presign(key, link_seconds) for name, key in keys.items() if key}
+            answer["linksExpireInSeconds"] = link_seconds
     elif record.get("status") in ("FAILED", "REJECTED"):
         answer.update(errorCode=record.get("errorCode"), reason=record.get("reason"), errorKey=record.get("errorKey"))
+    if "notification" in record:
+        answer["notification"] = record["notification"]
     return answer

@@ -44,6 +44,11 @@ class RunConfig(Section):
     max_slot_waits: int = 20
     generation_wait_seconds: int = 60
     max_generation_waits: int = 360
+    notify_trusted_hosts: str = ""  # comma-separated: hosts a notify_url may name over http or privately
+
+    @property
+    def trusted_notify_hosts(self) -> frozenset[str]:
+        return frozenset(host.strip().lower() for host in self.notify_trusted_hosts.split(",") if host.strip())
 
 
 class PushedVideo(Section):

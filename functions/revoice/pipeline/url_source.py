@@ -50,6 +50,19 @@ def check_url(url: str, resolver: Resolver = resolve) -> None:
             raise JobInputError("unsafe_url", f"{parts.hostname} resolves to a non-public address ({ip}); refused")
 
 
+def check_notify_url(url: str, trusted_hosts: frozenset[str], resolver: Resolver = resolve) -> None:
+    """A job's ``notify_url``: the same rules as a URL source, except for hosts the operator trusts
+    (``NotifyTrustedHosts``: a receiver inside the VPC, or the local stack's loopback), which may be plain
+    http on a private address."""
+    parts = urlsplit(url)
+    if parts.hostname in trusted_hosts and parts.scheme in ("http", "https"):
+        return
+    try:
+        check_url(url, resolver)
+    except JobInputError as refused:
+        raise JobInputError(refused.code, f"notify_url: {refused.reason}") from None
+
+
 @contextmanager
 def open_url(url: str, *, client: httpx.Client, resolver: Resolver = resolve) -> Iterator[httpx.Response]:
     """A streamed, successful answer for ``url`` after checking it and every redirect."""

@@ -121,7 +121,11 @@ def _parser() -> argparse.ArgumentParser:
 
     results = commands.add_parser("results", parents=[common], help="download a job's results")
     results.add_argument("job", help="the job id")
-    results.add_argument("--to", type=Path, required=True, help="the folder to download into")
+    results.add_argument("--to", type=Path, help="the folder to download into")
+    results.add_argument(
+        "--links", action="store_true", help="print short-lived download links instead (shareable; no AWS needed)"
+    )
+    results.add_argument("--expires", type=int, default=3600, help="how long --links stay valid, in seconds")
     results.set_defaults(run=_results)
 
     voices = commands.add_parser("voices", parents=[common], help="the voices revoice cloned")
@@ -297,8 +301,16 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from revoice_local.jobs_cli import download_results
+    from revoice_local.jobs_cli import download_results, result_links
 
+    if args.links:
+        if not 1 <= args.expires <= 7 * 24 * 3600:
+            raise SystemExit("revoice results: --expires must be 1 to 604800 seconds (S3's limit)")
+        for name, url in result_links(_target(args), args.job, args.expires).items():
+            print(f"{name}\t{url}")
+        return 0
+    if args.to is None:
+        raise SystemExit("revoice results: give --to FOLDER to download, or --links for download links")
     for path in download_results(_target(args), args.job, args.to):
         print(path)
     return 0

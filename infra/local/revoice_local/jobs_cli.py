@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from revoice.aws.tables import scan_all
 from revoice.pipeline import layout
 from revoice.pipeline.contract import describe_step
@@ -139,6 +141,22 @@ def download_results(target: Target, job_id: str, to: Path) -> list[Path]:
         s3.download_file(target.bucket, item["Key"], str(path))
         paths.append(path)
     return sorted(paths)
+
+
+def result_links(target: Target, job_id: str, seconds: int) -> dict[str, str]:
+    """Download links (presigned with the caller's own credentials) for each of the job's results."""
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", config=Config(signature_version="s3v4"), **target.options())
+    listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=layout.result_prefix(job_id)).get("Contents", [])
+    if not listed:
+        raise JobNotFound(f"no results for job {job_id} (yet): see `revoice status {job_id}`")
+    return {
+        item["Key"].rsplit("/", 1)[-1]: s3.generate_presigned_url(
+            "get_object", Params={"Bucket": target.bucket, "Key": item["Key"]}, ExpiresIn=seconds
+        )
+        for item in listed
+    }
 
 
 def error_document(target: Target, job_id: str) -> dict[str, Any] | None:

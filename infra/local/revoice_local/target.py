@@ -38,7 +38,7 @@ class Target:
     aws_access_key_id: str | None = None  # the local stack's administrator (IAM is enforced there too)
     aws_secret_access_key: str | None = None
 
-    def _options(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         if not self.aws_endpoint:
             return {}
         return {
@@ -50,10 +50,10 @@ class Target:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, **self._options())  # type: ignore[call-overload]
+        return boto3.client(service, **self.options())  # type: ignore[call-overload]
 
     def table(self, name: str) -> Any:
-        return boto3.resource("dynamodb", **self._options()).Table(name)
+        return boto3.resource("dynamodb", **self.options()).Table(name)
 
     def api_key(self) -> str:
         if self.sync_api_key:

@@ -20,7 +20,8 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
     secrets = boto3.client("secretsmanager")
     known = {}
     for logical_id, secret in plan(parameters, stack_name).secrets.items():
-        known[logical_id] = secrets.create_secret(Name=secret["name"], SecretString=secret["SecretString"])["ARN"]
+        value = secret.get("SecretString") or _generated(secret.get("GenerateSecretString", {}))
+        known[logical_id] = secrets.create_secret(Name=secret["name"], SecretString=value)["ARN"]
     resolved = plan(parameters, stack_name, known_refs=known)
     s3 = boto3.client("s3")
     for bucket in resolved.buckets.values():
@@ -94,3 +95,13 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "the local stack runs this function from build/lambda/<arch>/<function>\n")
     return buffer.getvalue()
+
+
+def _generated(spec: dict[str, Any]) -> str:
+    """What CloudFormation's ``GenerateSecretString`` makes: a random string of the asked length (letters and
+    digits only, as ``ExcludePunctuation`` asks)."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))

@@ -21,12 +21,15 @@ Where moto's enforcement falls short of AWS, this module closes the gap or says 
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import json
 import math
 import re
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlparse
 
 import httpx
 
@@ -41,6 +44,7 @@ RESOURCE_SEAMS = {
     "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse"),
     "secretsmanager": ("moto.secretsmanager.responses", "SecretsManagerResponse"),
     "events": ("moto.events.responses", "EventsHandler"),
+    "s3": ("moto.s3.responses", "S3Response"),
 }
 
 
@@ -64,6 +68,9 @@ def install_resource_seams() -> None:
     targets["stepfunctions"]._authenticate_and_authorize_normal_action = _authorize_stepfunctions  # type: ignore[attr-defined]
     targets["secretsmanager"]._determine_resource = _secret_resource  # type: ignore[attr-defined]
     targets["events"]._determine_resource = _event_bus_resource  # type: ignore[attr-defined]
+    s3 = targets["s3"]
+    _originals.setdefault("s3", s3._authenticate_and_authorize_s3_action)  # type: ignore[attr-defined]
+    s3._authenticate_and_authorize_s3_action = _authorize_s3  # type: ignore[attr-defined]
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -152,6 +159,85 @@ def _secret_resource(self: Any) -> str:
     secrets = secretsmanager_backends[self.current_account][self.region].secrets
     secret = secrets.get(secret_id) if hasattr(secrets, "get") else None
     return str(secret.arn) if secret is not None else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret_id}"
+
+
+_originals: dict[str, Any] = {}
+MAX_PRESIGNED_SECONDS = 7 * 24 * 3600  # S3's limit on X-Amz-Expires
+
+
+def _authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+    """moto reads S3 credentials from the Authorization header only, and fails on a presigned URL (its
+    credentials are in the query): that request is checked here as S3 checks it, signature, expiry and the
+    signer's policies."""
+    if "X-Amz-Signature=" not in (urlparse(str(self.uri)).query or ""):
+        _originals["s3"](self, bucket_name, key_name)
+        return
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    if ActionAuthenticatorMixin.request_count < settings_no_auth_count():
+        ActionAuthenticatorMixin.request_count += 1
+        return
+    key = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
+    request = _presigned_request_class()(
+        account_id=self.current_account,
+        method=self.method,
+        path=self.raw_path + "?" + urlparse(str(self.uri)).query,
+        data=self.data,
+        body=self.raw_body,
+        headers=self.headers,
+        action=self._get_action(),
+    )
+    request.check_signature()
+    request.check_action_permitted(f"arn:aws:s3:::{key}")
+
+
+def settings_no_auth_count() -> float:
+    from moto import settings
+
+    return float(settings.INITIAL_NO_AUTH_ACTION_COUNT)
+
+
+@cache
+def _presigned_request_class() -> type:
+    """moto's S3 request check, for SigV4 query authentication (``X-Amz-Credential`` ... in the URL)."""
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from moto.iam.access_control import S3IAMRequest
+
+    class PresignedS3Request(S3IAMRequest):
+        def __init__(self, *, path: str, headers: Any, **kwargs: Any) -> None:
+            self._query = dict(parse_qsl(urlparse(path).query, keep_blank_values=True))
+            signed = {
+                **dict(headers.items()),
+                "Authorization": f"AWS4-HMAC-SHA256 Credential={self._query.get('X-Amz-Credential', '')}, "
+                f"SignedHeaders=host, Signature={self._query.get('X-Amz-Signature', '')}",
+            }
+            if "X-Amz-Security-Token" in self._query:
+                signed["X-Amz-Security-Token"] = self._query["X-Amz-Security-Token"]
+            super().__init__(path=path, headers=signed, **kwargs)
+
+        def check_signature(self) -> None:
+            try:
+                signed_at = datetime.strptime(self._query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                expires = int(self._query["X-Amz-Expires"])
+            except (KeyError, ValueError):
+                self._raise_access_denied()
+            if not 0 < expires <= MAX_PRESIGNED_SECONDS or datetime.now(UTC) > signed_at + timedelta(seconds=expires):
+                self._raise_access_denied()  # S3: "Request has expired"
+            parts = urlparse(self._path)  # as sent: the query keeps the encoding it was signed with
+            unsigned = "&".join(p for p in parts.query.split("&") if not p.startswith("X-Amz-Signature="))
+            request = AWSRequest(
+                method=self._method,
+                url=f"http://{self._headers['Host']}{parts.path}?{unsigned}",
+                headers={"host": self._headers["Host"]},
+            )
+            request.context["timestamp"] = self._query["X-Amz-Date"]
+            auth = S3SigV4QueryAuth(self._access_key.create_credentials(), "s3", self._region, expires=expires)
+            expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+            if not hmac.compare_digest(expected, self._query.get("X-Amz-Signature", "")):
+                self._raise_signature_does_not_match()
+
+    return PresignedS3Request
 
 
 def _event_bus_resource(self: Any) -> str:

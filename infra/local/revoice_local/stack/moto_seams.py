@@ -12,6 +12,9 @@
   scope) always lead to the same backend, so that answer is kept per scope.
 - **Execution ends as events.** moto's interpreter reports an execution's end to its communication
   object; listeners hear of it there (the EventBridge stand-in), instead of polling ListExecutions.
+- **Events put on a bus, to the functions.** moto matches ``PutEvents`` against its rules and delivers to
+  SQS, logs and other buses, but not to Lambda; listeners hear each accepted entry, and the EventBridge
+  stand-in delivers the ones the template's function rules match (as Lambda's asynchronous invocation).
 - **One JSONPath parse per path.** moto builds a PLY parser (its tables, its lexer rules by reflection)
   for every ``$.path`` it evaluates: a quarter of the interpreter's time in a 60-job batch. A parsed
   path is an immutable tree that ``find`` only reads, so each path is parsed once.
@@ -35,7 +38,8 @@ DYNAMODB = ("moto.dynamodb.responses", "DynamoHandler", "call_action")
 ASL_PARSER = ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser", "parse")
 EXECUTION_END = ("moto.stepfunctions.parser.backend.execution", "BaseExecutionWorkerCommunication", "terminated")
 DISPATCH = ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication", "get_application")
-SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH)
+PUT_EVENTS = ("moto.events.models", "EventsBackend", "put_events")
+SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS)
 # Module-level names moto's interpreter calls: (module, name).
 JSONPATH_PARSE = (
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
@@ -47,6 +51,7 @@ LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a L
 
 _dynamodb_lock = threading.RLock()
 _end_listeners: list[Callable[[Any], None]] = []
+_event_listeners: list[Callable[[dict[str, Any]], None]] = []
 _originals: dict[tuple[str, ...], Any] = {}  # (module, class, method); class is "" for a module name
 
 
@@ -79,6 +84,7 @@ def install() -> None:
     targets[ASL_PARSER].parse = staticmethod(_parse_once)  # type: ignore[attr-defined]
     targets[EXECUTION_END].terminated = _terminated  # type: ignore[attr-defined]
     targets[DISPATCH].get_application = _dispatch  # type: ignore[attr-defined]
+    targets[PUT_EVENTS].put_events = _put_events  # type: ignore[attr-defined]
     modules = name_targets()
     for (module_name, name), module in modules.items():
         _originals.setdefault((module_name, "", name), getattr(module, name))
@@ -95,6 +101,22 @@ def on_execution_end(listener: Callable[[Any], None]) -> None:
 def remove_listener(listener: Callable[[Any], None]) -> None:
     if listener in _end_listeners:
         _end_listeners.remove(listener)
+    if listener in _event_listeners:
+        _event_listeners.remove(listener)
+
+
+def on_event(listener: Callable[[dict[str, Any]], None]) -> None:
+    """``listener(entry)`` for every ``PutEvents`` entry moto accepted (the request's own shape)."""
+    _event_listeners.append(listener)
+
+
+def _put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answers: list[dict[str, Any]] = _originals[PUT_EVENTS](self, events)
+    for entry, answer in zip(events, answers, strict=False):
+        if "EventId" in answer:
+            for listener in list(_event_listeners):
+                listener({**entry, "EventId": answer["EventId"]})
+    return answers
 
 
 def _atomic_dynamodb(self: Any) -> Any:

@@ -58,6 +58,8 @@ LOCAL_PARAMETERS = {
     "GenerationWaitSeconds": 20,
     "MaxGenerationWaits": 120,
     "SyncReadTimeoutSeconds": 4,
+    "NotifyTrustedHosts": "127.0.0.1,localhost",  # the local receivers are on loopback, over http
+    "NotifyRetrySeconds": 20,
 }
 
 
@@ -111,6 +113,7 @@ class LocalStack:
         configured.raise_for_status()
         self.emulator = EmulatorServer(self._emulator_config).start()
         self.xray = XRayDaemon()
+        self.published_events: list[dict[str, Any]] = []  # every PutEvents entry, as the functions sent it
         self.api = HttpApiRelay()
         self.api_token = secrets.token_urlsafe(24)
         # MOTO_PORT: moto's interpreter calls Lambda through its own server at localhost:$MOTO_PORT.
@@ -157,12 +160,14 @@ class LocalStack:
         if self._prewarm:
             self.runtime.prewarm([self.moto_function(logical_id) for logical_id in self.plan.functions])
         moto_seams.on_execution_end(self._heard_of_an_end)
+        moto_seams.on_event(self._heard_an_event)
         self._watcher = threading.Thread(target=self._deliver_status_changes, name="eventbridge-shim", daemon=True)
         self._watcher.start()
         return self
 
     def stop(self) -> None:
         moto_seams.remove_listener(self._heard_of_an_end)
+        moto_seams.remove_listener(self._heard_an_event)
         self._stop.set()
         self._watcher.join(timeout=5)
         self.api.stop()
@@ -343,6 +348,25 @@ class LocalStack:
             for logical_id, pattern in targets:
                 if matches(pattern, event):
                     self.runtime.invoke_async(self.moto_function(logical_id), event)
+
+    def _heard_an_event(self, entry: dict[str, Any]) -> None:
+        """An event put on a bus (the functions' job ends): to the functions whose template rules match it,
+        asynchronously, as EventBridge invokes Lambda."""
+        self.published_events.append(entry)
+        event = {
+            "version": "0",
+            "id": entry["EventId"],
+            "detail-type": entry.get("DetailType"),
+            "source": entry.get("Source"),
+            "account": "123456789012",
+            "region": REGION,
+            "time": datetime.now(UTC).isoformat(),
+            "resources": entry.get("Resources", []),
+            "detail": json.loads(entry.get("Detail") or "{}"),
+        }
+        for logical_id, function in self.plan.functions.items():
+            if any(matches(pattern, event) for pattern in function.eventbridge_patterns):
+                self.runtime.invoke_async(self.moto_function(logical_id), event)
 
     def _status_event(self, execution_arn: str) -> dict[str, Any]:
         described = self.sfn.describe_execution(executionArn=execution_arn)
