@@ -99,3 +99,10 @@ def test_the_readme_stays_a_first_page_and_every_link_in_it_and_in_docs_resolves
             assert (where / target).resolve().exists(), f"{name} links to {target}, which does not exist"
     linked = set(re.findall(r"\]\(docs/([^)#]+\.md)\)", README))
     assert linked == set(DOCS), f"docs not linked from the README: {set(DOCS) - linked}"
+
+
+def test_every_template_parameter_is_in_the_deploy_guide() -> None:
+    from revoice_local.stack.template import load_template
+
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert [name for name in load_template()["Parameters"] if f"`{name}`" not in guide] == []

@@ -1,60 +1,21 @@
-"""Every handler, fed its sample event from events/, through in-memory ports with the network off: what
-each one reads, writes and answers, in milliseconds instead of a stack's seconds."""
+"""Every step's handler, fed its sample event from events/, through in-memory ports with the network off: what
+each one reads, writes and answers, in milliseconds instead of a stack's seconds (the HTTP-facing ones:
+test_http_handlers.py)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from revoice.handlers.events import S3Event
 from revoice.pipeline.contract import LipsyncOperation
 from revoice.pipeline.layout import result_key
-from revoice.pipeline.lipsync import generation_request
 from revoice.pipeline.state import JobState
-from revoice.sync.webhook import sign
 from tests.conftest import Samples
 from tests.fakes import World
-from tests.handler_modules import import_handler_module
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-SOURCE = "media/speaker.mp4"
-
-
-class Context:
-    """The LambdaContext fields Powertools' logger reads."""
-
-    function_name = "revoice-test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:revoice-test"
-    aws_request_id = "c0ffee00-0000-4000-8000-000000000000"
-
-
-def event(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS / name).read_text()))
-
-
-@pytest.fixture
-def world(samples: Samples) -> World:
-    world = World()
-    world.bucket.put(SOURCE, samples.video.read_bytes())
-    world.bucket.put("media/presenter.mp4", samples.video.read_bytes())
-    return world
-
-
-def handler(function: str, world: World, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = import_handler_module(function, monkeypatch)
-    world.wire(module, monkeypatch)
-    return module
-
-
-def invoke(function: str, payload: dict[str, Any], world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
-    return handler(function, world, monkeypatch).handler(payload, Context())
+from tests.unit.conftest import EVENTS, SOURCE, Context, event, handler, invoke
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("state-*.json")))
@@ -228,40 +189,6 @@ def test_the_slot_wait_sample_with_a_free_slot_is_served_at_once(world: World, m
     assert world.slots.waiting() == []
 
 
-def test_the_callback_sample_parks_its_token_and_the_signed_webhook_resumes_it(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sample = event("callback-wait.json")
-    generation_id = sample["state"]["generation"]["id"]
-    world.sync.polls = 2  # sync. labs knows the generation; it is still running when the token is parked
-    world.sync.requests[generation_id] = generation_request(JobState.model_validate(sample["state"]))
-    world.tokens.open.add(sample["taskToken"])
-    assert invoke("LipsyncFunction", sample, world, monkeypatch) == {"outcome": "parked"}
-
-    webhook = event("http-webhook.json")
-    body = json.loads(webhook["body"])
-    body["id"] = generation_id
-    raw = json.dumps(body)
-    world.secrets["arn:webhook"] = "whsec_test"
-    webhook["headers"]["sync-signature"] = sign(raw.encode(), "whsec_test")
-    webhook["body"] = raw
-    monkeypatch.setenv("SYNC_WEBHOOK_SECRET_ARN", "arn:webhook")
-    answer = invoke("WebhookFunction", webhook, world, monkeypatch)
-    assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"outcome": "resumed"})
-    resumed = world.tokens.outputs[sample["taskToken"]]
-    assert (resumed["status"], resumed["outputUrl"]) == ("COMPLETED", body["outputUrl"])
-
-
-def test_the_webhook_sample_signed_long_ago_is_refused_and_touches_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    world.secrets["arn:webhook"] = "whsec_test"
-    monkeypatch.setenv("SYNC_WEBHOOK_SECRET_ARN", "arn:webhook")
-    answer = invoke("WebhookFunction", event("http-webhook.json"), world, monkeypatch)
-    assert (answer["statusCode"], json.loads(answer["body"])["message"]) == (401, "stale signature timestamp")
-    assert world.callbacks.rows == {}
-
-
 def test_the_store_sample_copies_the_results_gives_the_slot_back_and_lets_the_voice_go(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,39 +238,6 @@ def test_the_aborted_execution_sample_is_recorded_as_aborted(world: World, monke
     assert (ended.detail_type, ended.error_code) == ("Job Failed", "execution_aborted")
 
 
-def _api(world: World, monkeypatch: pytest.MonkeyPatch, sample: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    module = handler("ApiFunction", world, monkeypatch)
-    world.secrets[module.settings.api_token_secret_arn] = "replace-with-your-api-token"
-    answer = module.handler(sample, Context())
-    return answer["statusCode"], json.loads(answer["body"])
-
-
-def test_the_post_job_sample_starts_a_job_once_per_idempotency_key(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    status, body = _api(world, monkeypatch, event("http-post-job.json"))
-    assert (status, body["status"]) == (202, "RUNNING"), body
-    assert list(world.executions.started) == [body["jobId"]]
-    again_status, again = _api(world, monkeypatch, event("http-post-job.json"))
-    assert (again_status, again["jobId"], len(world.executions.started)) == (status, body["jobId"], 1)
-    changed = event("http-post-job.json")
-    changed["body"] = changed["body"].replace("Hello from revoice!", "Another line")
-    conflict_status, conflict = _api(world, monkeypatch, changed)
-    assert (conflict_status, conflict["errorCode"]) == (409, "idempotency_key_conflict")
-
-
-def test_the_get_job_sample_reports_the_job_and_a_wrong_token_is_refused(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sample = event("http-get-job.json")
-    job_id = sample["pathParameters"]["id"] if "pathParameters" in sample else sample["rawPath"].rsplit("/", 1)[-1]
-    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution")
-    status, body = _api(world, monkeypatch, sample)
-    assert (status, body["jobId"], body["status"]) == (200, job_id, "RUNNING")
-    sample["headers"]["authorization"] = "Bearer not-the-token"
-    assert _api(world, monkeypatch, sample)[0] == 403
-
-
 def test_the_cleanup_dry_run_reports_what_it_would_delete_and_deletes_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -362,75 +256,3 @@ def test_the_cleanup_dry_run_reports_what_it_would_delete_and_deletes_nothing(
     assert str(voice.id) not in world.sync.voices
     assert str(voice.id) not in world.voices.records
     assert any(key.startswith("reports/cleanup/") for key in world.bucket.objects)
-
-
-def test_base64_bodies_are_read_like_plain_ones(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    sample = event("http-post-job.json")
-    sample["body"] = base64.b64encode(sample["body"].encode()).decode()
-    sample["isBase64Encoded"] = True
-    assert _api(world, monkeypatch, sample)[0] == 202
-
-
-def test_the_notifier_posts_a_finished_jobs_outcome_to_its_notify_url(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import httpx
-
-    from revoice.pipeline import url_source
-    from revoice.pipeline.outcome import JobOutcome
-
-    monkeypatch.setattr(url_source, "resolve", lambda host: ["93.184.216.34"])
-    module = handler("NotifyFunction", world, monkeypatch)
-    world.secrets[module.settings.notify_secret_arn] = "signing-secret"
-    received: list[httpx.Request] = []
-
-    def receive(request: httpx.Request) -> httpx.Response:
-        received.append(request)
-        return httpx.Response(204)
-
-    transport = httpx.MockTransport(receive)
-    monkeypatch.setattr(module, "_http", lambda: httpx.Client(transport=transport))
-    sample = event("job-ended.json")
-    job_id = sample["detail"]["jobId"]
-    world.jobs.accepted(job_id, f"api/{job_id}", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
-    assert module.handler(sample, Context())["status"] == "delivered"
-    [request] = received
-    assert str(request.url) == "https://hooks.example.com/r"
-    assert json.loads(request.content) == {"type": "Job Succeeded", "job": JobOutcome(**sample["detail"]).wire()}
-    assert world.jobs.records[job_id]["notification"]["attempts"] == 1
-    world.jobs.records["j-2"] = {"jobId": "j-2"}  # a job that named no notify_url
-    sample["detail"]["jobId"] = "j-2"
-    assert module.handler(sample, Context()) == {"status": "none"}
-
-
-def test_a_job_asking_to_notify_a_private_address_is_refused_and_starts_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from revoice.pipeline import url_source
-
-    monkeypatch.setattr(url_source, "resolve", lambda host: ["192.168.1.20"])
-    sample = event("http-post-job.json")
-    body = json.loads(sample["body"])
-    sample["body"] = json.dumps({**body, "notify_url": "https://router.home/hook"})
-    status, answer = _api(world, monkeypatch, sample)
-    assert (status, answer["errorCode"]) == (400, "unsafe_url")
-    assert answer["message"].startswith("notify_url: ")
-    assert world.executions.started == {}
-
-
-def test_a_finished_job_is_reported_with_download_links_and_how_its_notification_went(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sample = event("http-get-job.json")
-    job_id = sample["pathParameters"]["id"]
-    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
-    world.jobs.succeeded(job_id, result_key(job_id))
-    world.jobs.notified(job_id, {"status": "delivered", "attempts": 2})
-    outputs = {"video": f"results/{job_id}/output.mp4", "speech": f"results/{job_id}/speech.wav"}
-    world.bucket.put_json(result_key(job_id), {"jobId": job_id, "outputs": outputs, "timings": {"total": 9.1}})
-    status, body = _api(world, monkeypatch, sample)
-    assert status == 200
-    assert set(body["links"]) == {"video", "speech", "result"}
-    assert body["links"]["video"].startswith(f"https://{world.bucket.bucket}.s3.test/{outputs['video']}?")
-    assert body["linksExpireInSeconds"] == 3600
-    assert body["notification"] == {"status": "delivered", "attempts": 2}

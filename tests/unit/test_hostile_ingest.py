@@ -15,7 +15,7 @@ from revoice.pipeline.manifest import MAX_MANIFEST_BYTES
 from tests.conftest import Samples
 from tests.fakes import World
 from tests.handler_modules import import_handler_module
-from tests.unit.test_handlers import Context, event
+from tests.unit.conftest import Context, event
 
 LINE = "A new line."
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"

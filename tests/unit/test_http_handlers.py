@@ -1,0 +1,156 @@
+"""The HTTP-facing handlers (the jobs API, sync. labs' webhook) and the notifier, fed their sample events
+through in-memory ports with the network off."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from revoice.pipeline.layout import result_key
+from revoice.pipeline.lipsync import generation_request
+from revoice.pipeline.state import JobState
+from revoice.sync.webhook import sign
+from tests.fakes import World
+from tests.unit.conftest import SOURCE, Context, event, handler, invoke
+
+
+def test_the_callback_sample_parks_its_token_and_the_signed_webhook_resumes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = event("callback-wait.json")
+    generation_id = sample["state"]["generation"]["id"]
+    world.sync.polls = 2  # sync. labs knows the generation; it is still running when the token is parked
+    world.sync.requests[generation_id] = generation_request(JobState.model_validate(sample["state"]))
+    world.tokens.open.add(sample["taskToken"])
+    assert invoke("LipsyncFunction", sample, world, monkeypatch) == {"outcome": "parked"}
+
+    webhook = event("http-webhook.json")
+    body = json.loads(webhook["body"])
+    body["id"] = generation_id
+    raw = json.dumps(body)
+    world.secrets["arn:webhook"] = "whsec_test"
+    webhook["headers"]["sync-signature"] = sign(raw.encode(), "whsec_test")
+    webhook["body"] = raw
+    monkeypatch.setenv("SYNC_WEBHOOK_SECRET_ARN", "arn:webhook")
+    answer = invoke("WebhookFunction", webhook, world, monkeypatch)
+    assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"outcome": "resumed"})
+    resumed = world.tokens.outputs[sample["taskToken"]]
+    assert (resumed["status"], resumed["outputUrl"]) == ("COMPLETED", body["outputUrl"])
+
+
+def test_the_webhook_sample_signed_long_ago_is_refused_and_touches_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.secrets["arn:webhook"] = "whsec_test"
+    monkeypatch.setenv("SYNC_WEBHOOK_SECRET_ARN", "arn:webhook")
+    answer = invoke("WebhookFunction", event("http-webhook.json"), world, monkeypatch)
+    assert (answer["statusCode"], json.loads(answer["body"])["message"]) == (401, "stale signature timestamp")
+    assert world.callbacks.rows == {}
+
+
+def _api(world: World, monkeypatch: pytest.MonkeyPatch, sample: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    module = handler("ApiFunction", world, monkeypatch)
+    world.secrets[module.settings.api_token_secret_arn] = "replace-with-your-api-token"
+    answer = module.handler(sample, Context())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_the_post_job_sample_starts_a_job_once_per_idempotency_key(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, body = _api(world, monkeypatch, event("http-post-job.json"))
+    assert (status, body["status"]) == (202, "RUNNING"), body
+    assert list(world.executions.started) == [body["jobId"]]
+    again_status, again = _api(world, monkeypatch, event("http-post-job.json"))
+    assert (again_status, again["jobId"], len(world.executions.started)) == (status, body["jobId"], 1)
+    changed = event("http-post-job.json")
+    changed["body"] = changed["body"].replace("Hello from revoice!", "Another line")
+    conflict_status, conflict = _api(world, monkeypatch, changed)
+    assert (conflict_status, conflict["errorCode"]) == (409, "idempotency_key_conflict")
+
+
+def test_the_get_job_sample_reports_the_job_and_a_wrong_token_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = event("http-get-job.json")
+    job_id = sample["pathParameters"]["id"] if "pathParameters" in sample else sample["rawPath"].rsplit("/", 1)[-1]
+    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution")
+    status, body = _api(world, monkeypatch, sample)
+    assert (status, body["jobId"], body["status"]) == (200, job_id, "RUNNING")
+    sample["headers"]["authorization"] = "Bearer not-the-token"
+    assert _api(world, monkeypatch, sample)[0] == 403
+
+
+def test_base64_bodies_are_read_like_plain_ones(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    sample = event("http-post-job.json")
+    sample["body"] = base64.b64encode(sample["body"].encode()).decode()
+    sample["isBase64Encoded"] = True
+    assert _api(world, monkeypatch, sample)[0] == 202
+
+
+def test_the_notifier_posts_a_finished_jobs_outcome_to_its_notify_url(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from revoice.pipeline import url_source
+    from revoice.pipeline.outcome import JobOutcome
+
+    monkeypatch.setattr(url_source, "resolve", lambda host: ["93.184.216.34"])
+    module = handler("NotifyFunction", world, monkeypatch)
+    world.secrets[module.settings.notify_secret_arn] = "signing-secret"
+    received: list[httpx.Request] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(receive)
+    monkeypatch.setattr(module, "_http", lambda: httpx.Client(transport=transport))
+    sample = event("job-ended.json")
+    job_id = sample["detail"]["jobId"]
+    world.jobs.accepted(job_id, f"api/{job_id}", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
+    assert module.handler(sample, Context())["status"] == "delivered"
+    [request] = received
+    assert str(request.url) == "https://hooks.example.com/r"
+    assert json.loads(request.content) == {"type": "Job Succeeded", "job": JobOutcome(**sample["detail"]).wire()}
+    assert world.jobs.records[job_id]["notification"]["attempts"] == 1
+    world.jobs.records["j-2"] = {"jobId": "j-2"}  # a job that named no notify_url
+    sample["detail"]["jobId"] = "j-2"
+    assert module.handler(sample, Context()) == {"status": "none"}
+
+
+def test_a_job_asking_to_notify_a_private_address_is_refused_and_starts_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revoice.pipeline import url_source
+
+    monkeypatch.setattr(url_source, "resolve", lambda host: ["192.168.1.20"])
+    sample = event("http-post-job.json")
+    body = json.loads(sample["body"])
+    sample["body"] = json.dumps({**body, "notify_url": "https://router.home/hook"})
+    status, answer = _api(world, monkeypatch, sample)
+    assert (status, answer["errorCode"]) == (400, "unsafe_url")
+    assert answer["message"].startswith("notify_url: ")
+    assert world.executions.started == {}
+
+
+def test_a_finished_job_is_reported_with_download_links_and_how_its_notification_went(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = event("http-get-job.json")
+    job_id = sample["pathParameters"]["id"]
+    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution", notify_url="https://hooks.example.com/r")
+    world.jobs.succeeded(job_id, result_key(job_id))
+    world.jobs.notified(job_id, {"status": "delivered", "attempts": 2})
+    outputs = {"video": f"results/{job_id}/output.mp4", "speech": f"results/{job_id}/speech.wav"}
+    world.bucket.put_json(result_key(job_id), {"jobId": job_id, "outputs": outputs, "timings": {"total": 9.1}})
+    status, body = _api(world, monkeypatch, sample)
+    assert status == 200
+    assert set(body["links"]) == {"video", "speech", "result"}
+    assert body["links"]["video"].startswith(f"https://{world.bucket.bucket}.s3.test/{outputs['video']}?")
+    assert body["linksExpireInSeconds"] == 3600
+    assert body["notification"] == {"status": "delivered", "attempts": 2}
