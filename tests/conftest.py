@@ -43,7 +43,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     video = root / "talking-head.mp4"
     media.make_talking_head(video, SAMPLE_SCRIPT)
     audio = root / "line.wav"
-    media.write_wav(audio, media.synthesize_speech("A new line to lay over the video.", 140.0))
+    media.write_wav(audio, media.synthesize_speech("A new line to lay over the video.", "narrator"))
     silent = root / "silent.mp4"
     media.make_talking_head(silent, "x")
     text = root / "notes.mp4"

@@ -1,15 +1,13 @@
-"""Real media for the emulator and the demo: speech-like audio, talking-head video, lip-synced output.
+"""Real media for the emulator and the demo: speech, talking-head video, lip-synced output.
 
 Everything here produces files a player opens (WAV, H.264/AAC MP4) with PyAV (FFmpeg) and NumPy. The
-"speech" is formant-synthesised babble whose length follows the script, and the "lip sync" draws a
-mouth whose opening follows the audio's loudness: enough to see and hear that the pipeline worked.
+speech says the script (eSpeak NG, ``speech.py``, a voice of its own per voice id), and the "lip sync"
+draws a mouth whose opening follows that speech's loudness: enough to hear the new line and see that
+the pipeline worked.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,7 +22,6 @@ OUTPUT_AUDIO_RATE = 44_100
 FPS = 25
 MAX_KEPT_FRAMES = 300  # frames of the target kept for looping: bounds the emulator's memory
 MAX_WIDTH = 480
-VOWEL_FORMANTS = [(730, 1090), (270, 2290), (530, 1840), (300, 870), (660, 1720), (440, 1020)]
 
 Samples = NDArray[np.float32]
 Frame = NDArray[np.uint8]
@@ -68,26 +65,13 @@ def _format_name(names: str, suffix: str) -> str:
     return wanted if wanted in family else family[0]
 
 
-def voice_pitch(voice_id: str) -> float:
-    """A stable fundamental frequency per voice, so different voices sound different."""
-    digest = int(hashlib.sha256(voice_id.encode()).hexdigest()[:8], 16)
-    return 95.0 + digest % 130
+def synthesize_speech(script: str, voice_id: str) -> Samples:
+    """``script`` spoken in ``voice_id``'s voice, with a short silence before and after."""
+    from revoice_local.speech import RATE, speak
 
-
-def speech_duration(script: str) -> float:
-    """Seconds of speech for ``script`` at about 150 words a minute, pauses included."""
-    return len(_syllables(script)) * 0.2 + 0.3
-
-
-def synthesize_speech(script: str, pitch: float) -> Samples:
-    """Formant-synthesised babble, one voiced burst per syllable, pauses at word and sentence ends."""
-    pieces: list[Samples] = [np.zeros(int(0.15 * SPEECH_RATE), np.float32)]
-    for index, gap in enumerate(_syllables(script)):
-        f1, f2 = VOWEL_FORMANTS[index % len(VOWEL_FORMANTS)]
-        pieces.append(_voiced(0.16, pitch * (1 + 0.08 * math.sin(index)), f1, f2))
-        pieces.append(np.zeros(int(gap * SPEECH_RATE), np.float32))
-    pieces.append(np.zeros(int(0.15 * SPEECH_RATE), np.float32))
-    return np.concatenate(pieces)
+    assert RATE == SPEECH_RATE
+    silence = np.zeros(int(0.15 * SPEECH_RATE), np.float32)
+    return np.concatenate([silence, speak(script, voice_id), silence])
 
 
 def write_wav(path: Path, samples: Samples, rate: int = SPEECH_RATE) -> None:
@@ -122,7 +106,7 @@ def make_talking_head(
     background: tuple[int, int, int] = (40, 70, 110),
 ) -> None:
     """A short talking-head clip: a face whose mouth moves with its own synthesised voice."""
-    audio = synthesize_speech(script, voice_pitch(voice_id))
+    audio = synthesize_speech(script, voice_id)
     duration = len(audio) / SPEECH_RATE
     width, height = size
     base = _face_canvas(width, height, background)
@@ -159,35 +143,6 @@ def render_lipsync(target: Path, audio_path: Path, out: Path, sync_mode: str = "
 
 
 # -- internals ---------------------------------------------------------------------------------------
-
-
-def _syllables(script: str) -> list[float]:
-    """For each syllable, the pause that follows it."""
-    gaps: list[float] = []
-    for word in re.findall(r"[\w']+|[.!?;,]", script):
-        if word in ".!?;":
-            if gaps:
-                gaps[-1] = 0.35
-            continue
-        if word == ",":
-            if gaps:
-                gaps[-1] = 0.2
-            continue
-        count = max(1, len(re.findall(r"[aeiouy]+", word.lower())))
-        gaps.extend([0.02] * (count - 1) + [0.07])
-    return gaps or [0.07]
-
-
-def _voiced(seconds: float, f0: float, f1: float, f2: float) -> Samples:
-    t = np.arange(int(seconds * SPEECH_RATE), dtype=np.float32) / SPEECH_RATE
-    signal = np.zeros_like(t)
-    for k in range(1, int(4000 / f0)):
-        freq = k * f0
-        gain = math.exp(-(((freq - f1) / 120) ** 2)) + 0.6 * math.exp(-(((freq - f2) / 180) ** 2)) + 0.02
-        signal += gain * np.sin(2 * np.pi * freq * t) / k**0.5
-    envelope = np.minimum(1.0, np.minimum(t / 0.03, (seconds - t) / 0.05))
-    peak = float(np.max(np.abs(signal))) or 1.0
-    return (0.6 * signal * envelope / peak).astype(np.float32)
 
 
 def _face_canvas(width: int, height: int, background: tuple[int, int, int] = (40, 70, 110)) -> Frame:

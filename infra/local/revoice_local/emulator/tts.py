@@ -53,7 +53,7 @@ class Speech:
     def render(self, job_id: str, script: str, voice_id: str) -> tuple[str, float]:
         """Speech for ``script`` in ``voice_id`` as a WAV in org storage: (its URL, its seconds)."""
         key = f"uploads/tts-{job_id}/{job_id}.wav"
-        samples = media.synthesize_speech(script, media.voice_pitch(voice_id))
+        samples = media.synthesize_speech(script, voice_id)
         media.write_wav(self.org.store_path(key), samples)
         self.org.stored(key)
         return self.org.storage_url(key), round(len(samples) / media.SPEECH_RATE, 3)
