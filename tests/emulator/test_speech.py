@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from revoice.sync import SyncClient
@@ -91,3 +92,19 @@ def test_the_lip_synced_outputs_audio_is_the_speech_sync_labs_made(
     length = min(len(said), len(heard))
     assert length > 0.9 * len(said)
     assert np.corrcoef(said[:length], heard[:length])[0, 1] > 0.9  # the same words, at the same moments
+
+
+def test_without_the_wheel_or_a_system_library_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ctypes.util
+    import sys
+
+    from revoice_local import speech
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # as on a platform the wheel has no build for
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(speech.SpeechError, match="apt install libespeak-ng1"):
+        speech._library()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.1")
+    assert speech._library() == ("libespeak-ng.so.1", None)  # the system's, with its own data

@@ -9,6 +9,7 @@ process behind a lock: the library keeps one current voice and is not thread-saf
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -46,11 +47,26 @@ class SpeakingVoice:
         return cls(VARIANTS[digest[0] % len(VARIANTS)], 25 + digest[1] % 50, 150 + digest[2] % 36)
 
 
+def _library() -> tuple[str, bytes | None]:
+    """The eSpeak NG library and the folder holding its data: the wheel's (Linux x86-64, macOS on Apple
+    silicon, Windows), else the system's (Debian's libespeak-ng1, Homebrew's espeak-ng) with its own data."""
+    try:
+        import espeakng_loader
+    except ImportError:
+        found = ctypes.util.find_library("espeak-ng")
+        if found is None:
+            raise SpeechError(
+                "the emulator's speech needs eSpeak NG, which has no wheel for this platform: install the "
+                "library (apt install libespeak-ng1, or brew install espeak-ng)"
+            ) from None
+        return found, None
+    return espeakng_loader.get_library_path(), str(Path(espeakng_loader.get_data_path()).parent).encode()
+
+
 class _Engine:
     def __init__(self) -> None:
-        import espeakng_loader
-
-        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        library, home = _library()
+        self._lib = ctypes.CDLL(library)
         self._lib.espeak_Initialize.restype = ctypes.c_int
         self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -65,7 +81,6 @@ class _Engine:
             ctypes.c_void_p,
             ctypes.c_void_p,
         ]
-        home = str(Path(espeakng_loader.get_data_path()).parent).encode()  # the folder holding espeak-ng-data
         rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, home, INITIALIZE_DONT_EXIT)
         if rate != RATE:
             raise SpeechError(f"eSpeak NG did not start (it answered {rate})")
