@@ -174,7 +174,7 @@ def _authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | Non
         return
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    if ActionAuthenticatorMixin.request_count < settings_no_auth_count():
+    if ActionAuthenticatorMixin.request_count < _no_auth_count():
         ActionAuthenticatorMixin.request_count += 1
         return
     key = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
@@ -191,7 +191,7 @@ def _authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | Non
     request.check_action_permitted(f"arn:aws:s3:::{key}")
 
 
-def settings_no_auth_count() -> float:
+def _no_auth_count() -> float:
     from moto import settings
 
     return float(settings.INITIAL_NO_AUTH_ACTION_COUNT)
