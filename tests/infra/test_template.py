@@ -134,10 +134,25 @@ def test_bad_ends_are_alarmed_on(namespace: str, metric: str) -> None:
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
-def test_every_functions_errors_are_in_the_errors_alarm() -> None:
-    metrics = RESOURCES["FunctionErrorsAlarm"]["Properties"]["Metrics"]
-    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in metrics if "MetricStat" in m}
-    assert watched == set(FUNCTIONS)
+def test_every_functions_errors_are_in_an_errors_alarm_once() -> None:
+    watched = [
+        m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+        for alarm in ("FunctionErrorsAlarm", "ServiceFunctionErrorsAlarm")
+        for m in RESOURCES[alarm]["Properties"]["Metrics"]
+        if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "Errors"
+    ]
+    assert sorted(watched) == sorted(FUNCTIONS)
+
+
+def test_no_metric_math_alarm_references_more_metrics_than_cloudwatch_allows() -> None:
+    """CloudWatch refuses an alarm whose math references more than 10 metrics (a hard limit), and at most
+    10 expressions: the stack would fail to deploy."""
+    for name, resource in RESOURCES.items():
+        queries = (
+            resource.get("Properties", {}).get("Metrics", []) if resource["Type"] == "AWS::CloudWatch::Alarm" else []
+        )
+        assert sum("MetricStat" in q for q in queries) <= 10, name
+        assert sum("Expression" in q for q in queries) <= 10, name
 
 
 def test_every_iac_scanner_skip_says_why() -> None:
