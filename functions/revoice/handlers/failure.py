@@ -24,7 +24,7 @@ from revoice.handlers.runtime import (
     traced,
     voices,
 )
-from revoice.pipeline.failure import failed_job_id, failed_job_notifies, failed_jobs_voice, record_failure
+from revoice.pipeline.failure import failed_job_id, record_failure, what_the_failed_job_held
 from revoice.pipeline.layout import error_key
 from revoice.pipeline.outcome import ended_badly
 from revoice.pipeline.voice import release_voice
@@ -44,15 +44,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(job_id)
     table = jobs(settings)
     slots(settings).hand_over(job_id, resumer().wake)
-    voice_id = failed_jobs_voice(event, job_id, table)
-    if voice_id:
-        release_voice(job_id, voice_id, registry=voices(settings), sync=sync_client(settings))
+    held = what_the_failed_job_held(event, job_id, table)
+    if held.voice_id:
+        release_voice(job_id, held.voice_id, registry=voices(settings), sync=sync_client(settings))
     document = record_failure(
         event, store=store(event.get("job", {}).get("bucket") or settings.jobs_bucket), jobs=table
     )
     if "ignored" not in document:
-        notify = failed_job_notifies(event, job_id, table)
-        events(settings).publish(ended_badly(document, error_key=error_key(job_id), notify=notify))
+        events(settings).publish(ended_badly(document, error_key=error_key(job_id), notify=held.notifies))
         record_job_end("FAILED", document["errorCode"])
     logger.warning("job failed", extra={k: document[k] for k in ("step", "errorCode", "reason")})
     return document

@@ -22,7 +22,6 @@ from revoice.handlers.runtime import (
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key, error_key
-from revoice.pipeline.outcome import ended_badly
 
 
 class Settings(EventBus, Jobs, Machine, RunDefaults):
@@ -51,6 +50,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             config=settings.run,
         )
         if outcome.error is not None:
+            from revoice.pipeline.outcome import ended_badly  # only a rejection publishes from here
+
             events(settings).publish(
                 ended_badly(outcome.error, error_key=error_key(outcome.error["jobId"]), notify=False)
             )

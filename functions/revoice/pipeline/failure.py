@@ -8,6 +8,7 @@ EventBridge status-change event). A job whose result is already stored is never 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from revoice.pipeline import layout
@@ -135,18 +136,17 @@ def failed_job_id(event: dict[str, Any]) -> str:
     return str(event["job"]["id"])
 
 
-def failed_job_notifies(event: dict[str, Any], job_id: str, jobs: JobRecords) -> bool:
-    """Whether the failed job asked for a notification (its manifest, or the job table's row)."""
-    manifest = event.get("manifest")
-    if isinstance(manifest, dict) and "notify_url" in manifest:
-        return manifest["notify_url"] is not None
-    return bool((jobs.get(job_id) or {}).get("notifyUrl"))
+@dataclass(frozen=True)
+class FailedJobHeld:
+    voice_id: str | None  # the voice the job was using, to let go of
+    notifies: bool  # it named a notify_url
 
 
-def failed_jobs_voice(event: dict[str, Any], job_id: str, jobs: JobRecords) -> str | None:
-    """The voice the failed job was using, if any, so it can be let go of."""
-    voice = event.get("voice")
-    if isinstance(voice, dict) and voice.get("id"):
-        return str(voice["id"])
+def what_the_failed_job_held(event: dict[str, Any], job_id: str, jobs: JobRecords) -> FailedJobHeld:
+    """Read from the job state when the event is one, else from the job's row (read once, and only then)."""
+    voice, manifest = event.get("voice"), event.get("manifest")
+    if isinstance(voice, dict) and voice.get("id") and isinstance(manifest, dict):
+        return FailedJobHeld(str(voice["id"]), manifest.get("notify_url") is not None)
     record = jobs.get(job_id) or {}
-    return str(record["voiceId"]) if record.get("voiceId") else None
+    voice_id = str(voice["id"]) if isinstance(voice, dict) and voice.get("id") else record.get("voiceId")
+    return FailedJobHeld(str(voice_id) if voice_id else None, bool(record.get("notifyUrl")))

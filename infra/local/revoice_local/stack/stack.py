@@ -353,33 +353,23 @@ class LocalStack:
         """An event put on a bus (the functions' job ends): to the functions whose template rules match it,
         asynchronously, as EventBridge invokes Lambda."""
         self.published_events.append(entry)
-        event = {
-            "version": "0",
-            "id": entry["EventId"],
-            "detail-type": entry.get("DetailType"),
-            "source": entry.get("Source"),
-            "account": "123456789012",
-            "region": REGION,
-            "time": datetime.now(UTC).isoformat(),
-            "resources": entry.get("Resources", []),
-            "detail": json.loads(entry.get("Detail") or "{}"),
-        }
+        event = _envelope(
+            str(entry.get("Source")),
+            str(entry.get("DetailType")),
+            json.loads(entry.get("Detail") or "{}"),
+            entry.get("Resources", []),
+            entry["EventId"],
+        )
         for logical_id, function in self.plan.functions.items():
             if any(matches(pattern, event) for pattern in function.eventbridge_patterns):
                 self.runtime.invoke_async(self.moto_function(logical_id), event)
 
     def _status_event(self, execution_arn: str) -> dict[str, Any]:
         described = self.sfn.describe_execution(executionArn=execution_arn)
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Step Functions Execution Status Change",
-            "source": "aws.states",
-            "account": "123456789012",
-            "region": REGION,
-            "time": datetime.now(UTC).isoformat(),
-            "resources": [execution_arn],
-            "detail": {
+        return _envelope(
+            "aws.states",
+            "Step Functions Execution Status Change",
+            {
                 "executionArn": execution_arn,
                 "stateMachineArn": described["stateMachineArn"],
                 "name": described["name"],
@@ -390,7 +380,25 @@ class LocalStack:
                 "error": described.get("error"),
                 "cause": described.get("cause"),
             },
-        }
+            [execution_arn],
+        )
+
+
+def _envelope(
+    source: str, detail_type: str, detail: dict[str, Any], resources: list[str], event_id: str | None = None
+) -> dict[str, Any]:
+    """An event as EventBridge hands it to a rule's target."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "region": REGION,
+        "time": datetime.now(UTC).isoformat(),
+        "resources": resources,
+        "detail": detail,
+    }
 
 
 def matches(pattern: Any, event: Any) -> bool:
