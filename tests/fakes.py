@@ -68,6 +68,10 @@ class MemoryBucket:
     def presign(self, key: str, seconds: int) -> str:
         return f"https://{self.bucket}.s3.test/{key}?X-Amz-Expires={seconds}&X-Amz-Signature=fake"
 
+    def presign_upload(self, key: str, max_bytes: int, seconds: int) -> dict[str, Any]:
+        policy = {"key": key, "max_bytes": max_bytes, "seconds": seconds}
+        return {"url": f"https://{self.bucket}.s3.test/", "fields": {"key": key, "policy": json.dumps(policy)}}
+
 
 class MemoryJobs:
     """The job table: ``claimed`` and ``accepted`` are conditional, as their DynamoDB writes are."""
@@ -77,7 +81,14 @@ class MemoryJobs:
         self.steps: dict[str, list[str]] = {}
 
     def _set(self, job_id: str, **fields: Any) -> None:
-        self.records.setdefault(job_id, {"jobId": job_id}).update(fields, updatedAt=stamp())
+        record = self.records.setdefault(job_id, {"jobId": job_id, "listedAt": stamp()})
+        record.update(fields, updatedAt=stamp())
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first; jobs listed in the same millisecond, the later one first."""
+        arrival = {job_id: n for n, job_id in enumerate(self.records)}
+        newest = sorted(self.records.values(), key=lambda r: (str(r["listedAt"]), arrival[r["jobId"]]), reverse=True)
+        return newest[:limit]
 
     def claimed(self, job_id: str, trigger_key: str, request_hash: str) -> bool:
         if job_id in self.records:

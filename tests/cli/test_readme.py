@@ -71,6 +71,17 @@ def test_every_error_code_revoice_raises_is_in_the_troubleshooting_table() -> No
     assert missing == []
 
 
+def test_the_advice_the_console_shows_is_the_troubleshooting_tables_what_to_do() -> None:
+    from revoice.pipeline.advice import ADVICE
+
+    table = {}
+    for line in DOCS["troubleshooting.md"].splitlines():
+        if line.startswith("| `"):
+            codes, _, what_to_do = (cell.strip() for cell in line.strip("|").split("|"))
+            table.update(dict.fromkeys(re.findall(r"`([a-z0-9_]+)`", codes), what_to_do))
+    assert table == ADVICE
+
+
 def test_the_events_readme_lists_every_sample_event() -> None:
     listed = set(re.findall(r"`([a-z0-9-]+\.json)`", (ROOT / "events" / "README.md").read_text()))
     assert listed == {p.name for p in (ROOT / "events").glob("*.json")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -154,3 +155,83 @@ def test_a_finished_job_is_reported_with_download_links_and_how_its_notification
     assert body["links"]["video"].startswith(f"https://{world.bucket.bucket}.s3.test/{outputs['video']}?")
     assert body["linksExpireInSeconds"] == 3600
     assert body["notification"] == {"status": "delivered", "attempts": 2}
+
+
+def _page(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
+    module = handler("ApiFunction", world, monkeypatch)
+    answer = module.handler(event("http-get-console.json"), Context())
+    return answer, answer["body"]
+
+
+def test_the_console_page_is_served_without_a_token_with_its_script_bound_to_one_nonce(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revoice.pipeline.contract import Step
+    from revoice.sync.models import MODELS, SYNC_MODES
+
+    answer, page = _page(world, monkeypatch)
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["Content-Type"].startswith("text/html")
+    policy = answer["headers"]["Content-Security-Policy"]
+    [nonce] = set(re.findall(r"'nonce-([^']+)'", policy))
+    assert page.count(f'nonce="{nonce}"') == 2 and "__NONCE__" not in page
+    config = json.loads(re.search(r"const CONFIG = (\{.*?\});\n", page).group(1))  # type: ignore[union-attr]
+    assert config["models"] == list(MODELS) and config["syncModes"] == list(SYNC_MODES)
+    assert [name for name, _ in config["steps"]] == [step.value for step in Step]
+    assert config["advice"]["source_missing"]
+    assert "replace-with-your-api-token" not in page
+    assert nonce not in _page(world, monkeypatch)[1]  # a fresh nonce for every answer
+
+
+def test_the_upload_sample_gets_a_presigned_post_for_a_fresh_key_under_uploads(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, body = _api(world, monkeypatch, event("http-post-upload.json"))
+    assert status == 201, body
+    assert re.fullmatch(r"uploads/[0-9a-f]{16}/speaker-take-2\.mp4", body["key"])
+    assert body["fields"]["key"] == body["key"] and body["url"]
+    assert json.loads(body["fields"]["policy"])["max_bytes"] == 1843200  # the size it announced, no more
+    again = _api(world, monkeypatch, event("http-post-upload.json"))[1]
+    assert again["key"] != body["key"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "size", "code"),
+    [
+        ("notes.txt", 10, "unsupported_file"),
+        ("empty.mp4", 0, "empty_source"),
+        ("huge.mp4", 6 * 1024**3, "source_too_large"),
+        (None, 10, "invalid_manifest"),
+    ],
+)
+def test_an_upload_that_cannot_become_a_source_is_refused_before_anything_is_signed(
+    world: World, monkeypatch: pytest.MonkeyPatch, filename: str | None, size: int, code: str
+) -> None:
+    sample = event("http-post-upload.json")
+    sample["body"] = json.dumps({"size": size} if filename is None else {"filename": filename, "size": size})
+    status, body = _api(world, monkeypatch, sample)
+    assert (status, body["errorCode"]) == (400, code), body
+
+
+def test_the_list_sample_answers_the_recent_jobs_newest_first(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        world.jobs.accepted(f"job-{n}", f"api/job-{n}", SOURCE, "arn:execution")
+    world.jobs.rejected("job-3", "inbox/bad.json", "invalid_manifest", "script: missing", "failed/job-3/error.json")
+    status, body = _api(world, monkeypatch, event("http-list-jobs.json"))
+    assert status == 200
+    assert [job["jobId"] for job in body["jobs"]] == ["job-3", "job-2", "job-1", "job-0"]
+    assert (body["jobs"][0]["status"], body["jobs"][0]["errorCode"]) == ("REJECTED", "invalid_manifest")
+    sample = event("http-list-jobs.json")
+    sample["headers"] = {}
+    assert _api(world, monkeypatch, sample)[0] == 401
+
+
+def test_a_failed_job_is_reported_with_what_to_do_about_it(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from revoice.pipeline.advice import ADVICE
+
+    sample = event("http-get-job.json")
+    job_id = sample["pathParameters"]["id"]
+    world.jobs.accepted(job_id, "api/x", SOURCE, "arn:execution")
+    world.jobs.failed(job_id, "voice", "voice_not_found", "no voice v-1", f"failed/{job_id}/error.json")
+    status, body = _api(world, monkeypatch, sample)
+    assert (status, body["errorCode"], body["whatToDo"]) == (200, "voice_not_found", ADVICE["voice_not_found"])

@@ -73,6 +73,17 @@ class S3ObjectStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
         )
 
+    def presign_upload(self, key: str, max_bytes: int, seconds: int) -> dict[str, Any]:
+        """A browser form upload of one video to ``key`` (S3's POST policy): that key, 1 byte to
+        ``max_bytes``, a ``video/`` content type, for ``seconds``."""
+        answer = self._s3.generate_presigned_post(
+            self.bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes], ["starts-with", "$Content-Type", "video/"]],
+            ExpiresIn=seconds,
+        )
+        return {"url": answer["url"], "fields": answer["fields"]}
+
     def upload_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         """Multipart upload from a stream: memory stays near ``PART_BYTES`` x concurrency."""
         from boto3.s3.transfer import TransferConfig

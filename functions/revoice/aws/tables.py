@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from revoice.aws import error_code
-from revoice.pipeline.clock import stamp
+from revoice.pipeline.clock import now, stamp
 from revoice.pipeline.ports import CallbackRow, Waiter
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
 
@@ -57,6 +58,16 @@ def _conditionally(write: Callable[..., Any], request: dict[str, Any]) -> bool:
     return True
 
 
+RECENT_INDEX = "recent-index"  # the template's GSI on the jobs table: listDay, then listedAt
+RECENT_DAYS = 7
+
+
+def _listed() -> dict[str, str]:
+    """The attributes that put a job in the recent-jobs index: the day it arrived, and when."""
+    at = stamp()
+    return {"listDay": at[:10], "listedAt": at}
+
+
 class JobTable:
     """Each job's status and current step. S3 stays the source of truth for results."""
 
@@ -92,6 +103,7 @@ class JobTable:
             triggerKey=trigger_key,
             requestHash=request_hash,
             acceptedAt=stamp(),
+            **_listed(),
         )
 
     def accepted(
@@ -118,6 +130,7 @@ class JobTable:
             executionArn=execution_arn,
             startedAt=stamp(),
             **extra,
+            **_listed(),
         )
 
     def rejected(self, job_id: str, trigger_key: str, code: str, reason: str, error_key: str) -> None:
@@ -130,6 +143,7 @@ class JobTable:
             reason=reason,
             errorKey=error_key,
             finishedAt=stamp(),
+            **_listed(),
         )
 
     def entered(self, job_id: str, step: str) -> None:
@@ -157,6 +171,24 @@ class JobTable:
     def get(self, job_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
         return _plain(item) if item is not None else None
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest jobs, newest first, from the index by day (read back at most ``RECENT_DAYS`` days)."""
+        from boto3.dynamodb.conditions import Key  # imports boto3 itself: only where the list is read
+
+        found: list[dict[str, Any]] = []
+        today = now().date()
+        for back in range(RECENT_DAYS):
+            if len(found) >= limit:
+                break
+            answer = self._table.query(
+                IndexName=RECENT_INDEX,
+                KeyConditionExpression=Key("listDay").eq((today - timedelta(days=back)).isoformat()),
+                ScanIndexForward=False,
+                Limit=limit - len(found),
+            )
+            found.extend(_plain(item) for item in answer.get("Items", []))
+        return found
 
     def is_running(self, job_id: str) -> bool:
         record = self.get(job_id)

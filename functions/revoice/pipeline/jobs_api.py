@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from revoice.pipeline import layout
+from revoice.pipeline.advice import advice_for
 from revoice.pipeline.clock import now
 from revoice.pipeline.errors import JobInputError
 from revoice.pipeline.ingest import check_notify, check_sources, start_job
@@ -27,6 +30,11 @@ from revoice.sync.models import IDEMPOTENCY_KEY
 
 if TYPE_CHECKING:
     from revoice.pipeline.url_source import Resolver
+
+
+DESCRIBED = ("status", "step", "syncStatus", "voiceId", "startedAt", "updatedAt", "finishedAt", "source", "triggerKey")
+UPLOADS = "uploads/"  # where the console's browser uploads go (never inbox/: they start nothing by themselves)
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class IdempotencyConflict(Exception):
@@ -85,20 +93,75 @@ def describe_job(
     record = jobs.get(job_id)
     if record is None:
         return None
-    answer: dict[str, Any] = {
-        key: record.get(key)
-        for key in ("status", "step", "startedAt", "updatedAt", "finishedAt", "source", "triggerKey")
-    }
+    answer: dict[str, Any] = {key: record.get(key) for key in DESCRIBED}
     answer = {"jobId": job_id, **{k: v for k, v in answer.items() if v is not None}}
     if record.get("status") == "SUCCEEDED":
         result = store.read_json(layout.result_key(job_id)) or {}
-        answer.update(resultKey=layout.result_key(job_id), outputs=result.get("outputs"), timings=result.get("timings"))
+        answer.update(
+            resultKey=layout.result_key(job_id),
+            outputs=result.get("outputs"),
+            timings=result.get("timings"),
+            facts=_facts(result),
+        )
         if link_seconds:
-            keys = {**(result.get("outputs") or {}), "result": layout.result_key(job_id)}
+            inputs = result.get("inputs") or {}
+            keys = {
+                **(result.get("outputs") or {}),
+                "result": layout.result_key(job_id),
+                "source": inputs.get("source"),
+                "target": inputs.get("target"),
+            }
             answer["links"] = {name: store.presign(key, link_seconds) for name, key in keys.items() if key}
             answer["linksExpireInSeconds"] = link_seconds
     elif record.get("status") in ("FAILED", "REJECTED"):
         answer.update(errorCode=record.get("errorCode"), reason=record.get("reason"), errorKey=record.get("errorKey"))
+        answer["whatToDo"] = advice_for(record.get("errorCode"))
+    elif link_seconds and record.get("source") and not layout.is_url(str(record["source"])):
+        answer["links"] = {"source": store.presign(str(record["source"]), link_seconds)}  # to watch while it runs
+        answer["linksExpireInSeconds"] = link_seconds
     if "notification" in record:
         answer["notification"] = record["notification"]
     return answer
+
+
+def _facts(result: dict[str, Any]) -> dict[str, Any]:
+    """What a person judging the result wants beside it: the voice, the model, the lengths."""
+    inputs, voice = result.get("inputs") or {}, result.get("voice") or {}
+    generation, tts = result.get("generation") or {}, result.get("tts") or {}
+    facts = {
+        "voiceId": voice.get("id"),
+        "voiceName": voice.get("name"),
+        "voiceCloned": voice.get("cloned"),
+        "speech": inputs.get("speech"),
+        "model": generation.get("model") or inputs.get("model"),
+        "syncMode": inputs.get("syncMode"),
+        "scriptCharacters": inputs.get("scriptCharacters"),
+        "speechSeconds": tts.get("duration"),
+        "outputSeconds": generation.get("outputDuration"),
+        "generationId": generation.get("id"),
+        "totalSeconds": (result.get("timings") or {}).get("total"),
+    }
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+def recent_jobs(jobs: JobRecords, limit: int) -> list[dict[str, Any]]:
+    """The latest jobs, newest first, as the console lists them."""
+    shown = ("status", "step", "source", "triggerKey", "errorCode", "startedAt", "finishedAt", "listedAt")
+    return [
+        {"jobId": record["jobId"], **{k: record[k] for k in shown if record.get(k) is not None}}
+        for record in jobs.recent(limit)
+    ]
+
+
+def upload_form(filename: str, size: int, *, store: ObjectStore, max_bytes: int, seconds: int) -> dict[str, Any]:
+    """Where and how a browser uploads a source video straight to the bucket (a presigned POST); the
+    key it gets is the job's ``source``. Refused here when the file is plainly unusable."""
+    name = SAFE_NAME.sub("-", PurePosixPath(filename).name).strip("-.")[:80] or "video.mp4"
+    if layout.suffix(name) not in layout.VIDEO_SUFFIXES:
+        raise JobInputError("unsupported_file", f"{filename} is not a video ({', '.join(layout.VIDEO_SUFFIXES)})")
+    if size <= 0:
+        raise JobInputError("empty_source", f"{filename} is empty")
+    if size > max_bytes:
+        raise JobInputError("source_too_large", f"{filename} is {size} bytes; the stack takes at most {max_bytes}")
+    key = f"{UPLOADS}{uuid.uuid4().hex[:16]}/{name}"
+    return {"key": key, "expiresInSeconds": seconds, **store.presign_upload(key, size, seconds)}

@@ -35,6 +35,9 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
             ]
             encryption: Any = {"Rules": rules}
             s3.put_bucket_encryption(Bucket=bucket["name"], ServerSideEncryptionConfiguration=encryption)
+        if "CorsConfiguration" in bucket:
+            cors = [_cors_rule(rule) for rule in bucket["CorsConfiguration"]["CorsRules"]]
+            s3.put_bucket_cors(Bucket=bucket["name"], CORSConfiguration={"CORSRules": cors})
         if "PublicAccessBlockConfiguration" in bucket:
             s3.put_public_access_block(
                 Bucket=bucket["name"], PublicAccessBlockConfiguration=bucket["PublicAccessBlockConfiguration"]
@@ -87,6 +90,14 @@ def _notifications(resolved: LocalPlan, s3: Any) -> None:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket["name"], NotificationConfiguration={"LambdaFunctionConfigurations": configs}
             )
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A template CORS rule in the S3 API's spelling (CloudFormation says ``MaxAge``, S3 ``MaxAgeSeconds``)."""
+    spelled = {k: v for k, v in rule.items() if k != "MaxAge"}
+    if "MaxAge" in rule:
+        spelled["MaxAgeSeconds"] = int(rule["MaxAge"])
+    return spelled
 
 
 def _placeholder_zip() -> bytes:

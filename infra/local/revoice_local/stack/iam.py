@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlparse
 
 import httpx
 
+from revoice_local.stack import s3_forms
 from revoice_local.stack.template import ACCOUNT, REGION, LocalPlan
 
 ADMIN_USER = "revoice-local-admin"
@@ -71,6 +72,8 @@ def install_resource_seams() -> None:
     s3 = targets["s3"]
     _originals.setdefault("s3", s3._authenticate_and_authorize_s3_action)  # type: ignore[attr-defined]
     s3._authenticate_and_authorize_s3_action = _authorize_s3  # type: ignore[attr-defined]
+    if not hasattr(s3._bucket_response_post, "__wrapped__"):  # type: ignore[attr-defined]
+        s3._bucket_response_post = s3_forms.with_cors_headers(s3._bucket_response_post)  # type: ignore[attr-defined]
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -168,14 +171,21 @@ MAX_PRESIGNED_SECONDS = 7 * 24 * 3600  # S3's limit on X-Amz-Expires
 def _authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
     """moto reads S3 credentials from the Authorization header only, and fails on a presigned URL (its
     credentials are in the query): that request is checked here as S3 checks it, signature, expiry and the
-    signer's policies."""
-    if "X-Amz-Signature=" not in (urlparse(str(self.uri)).query or ""):
+    signer's policies. So is a browser's form upload (credentials in form fields: ``s3_forms``); a CORS
+    preflight carries no credentials, and S3 answers it from the bucket's CORS rules alone."""
+    if self.method == "OPTIONS":
+        return
+    form_upload = self.method == "POST" and key_name is None and "policy" in self.form_data
+    if "X-Amz-Signature=" not in (urlparse(str(self.uri)).query or "") and not form_upload:
         _originals["s3"](self, bucket_name, key_name)
         return
     from moto.core.authorization import ActionAuthenticatorMixin
 
     if ActionAuthenticatorMixin.request_count < _no_auth_count():
         ActionAuthenticatorMixin.request_count += 1
+        return
+    if form_upload:
+        s3_forms.check_post_policy(self, str(bucket_name))
         return
     key = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
     request = _presigned_request_class()(
