@@ -174,9 +174,11 @@ def test_the_console_page_is_served_without_a_token_with_its_script_bound_to_one
     assert answer["headers"]["Content-Type"].startswith("text/html")
     policy = answer["headers"]["Content-Security-Policy"]
     [nonce] = set(re.findall(r"'nonce-([^']+)'", policy))
-    assert page.count(f'nonce="{nonce}"') == 2 and "__NONCE__" not in page
+    assert page.count(f'nonce="{nonce}"') == 2
+    assert "__NONCE__" not in page
     config = json.loads(re.search(r"const CONFIG = (\{.*?\});\n", page).group(1))  # type: ignore[union-attr]
-    assert config["models"] == list(MODELS) and config["syncModes"] == list(SYNC_MODES)
+    assert config["models"] == list(MODELS)
+    assert config["syncModes"] == list(SYNC_MODES)
     assert [name for name, _ in config["steps"]] == [step.value for step in Step]
     assert config["advice"]["source_missing"]
     assert "replace-with-your-api-token" not in page
@@ -189,7 +191,8 @@ def test_the_upload_sample_gets_a_presigned_post_for_a_fresh_key_under_uploads(
     status, body = _api(world, monkeypatch, event("http-post-upload.json"))
     assert status == 201, body
     assert re.fullmatch(r"uploads/[0-9a-f]{16}/speaker-take-2\.mp4", body["key"])
-    assert body["fields"]["key"] == body["key"] and body["url"]
+    assert body["fields"]["key"] == body["key"]
+    assert body["url"]
     assert json.loads(body["fields"]["policy"])["max_bytes"] == 1843200  # the size it announced, no more
     again = _api(world, monkeypatch, event("http-post-upload.json"))[1]
     assert again["key"] != body["key"]

@@ -37,7 +37,7 @@ def deploy(parameters: dict[str, Any], stack_name: str = "revoice-local") -> Loc
             s3.put_bucket_encryption(Bucket=bucket["name"], ServerSideEncryptionConfiguration=encryption)
         if "CorsConfiguration" in bucket:
             cors = [_cors_rule(rule) for rule in bucket["CorsConfiguration"]["CorsRules"]]
-            s3.put_bucket_cors(Bucket=bucket["name"], CORSConfiguration={"CORSRules": cors})
+            s3.put_bucket_cors(Bucket=bucket["name"], CORSConfiguration={"CORSRules": cors})  # type: ignore[typeddict-item]
         if "PublicAccessBlockConfiguration" in bucket:
             s3.put_public_access_block(
                 Bucket=bucket["name"], PublicAccessBlockConfiguration=bucket["PublicAccessBlockConfiguration"]
