@@ -9,7 +9,7 @@ IAC_STAMP := $(IAC_VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: demo test lint typecheck infra build unit bench clean
+.PHONY: demo test lint typecheck infra build browser unit bench clean
 
 # The Lambda package's pins (functions/requirements.txt) constrain the dev venv: tests run what deploys.
 $(STAMP): pyproject.toml functions/requirements.txt
@@ -55,7 +55,18 @@ infra: $(STAMP) $(IAC_STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint build/template.cfn.json
 	$(BIN)/statelint infra/statemachine/*.asl.json
 
-unit: build
+# The console's browser tests drive Chromium from Debian's packages (Playwright's own download is never
+# used). Installed here when missing and apt-get is at hand; elsewhere set REVOICE_CHROMIUM to a Chrome.
+browser:
+	@if [ -n "$$REVOICE_CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "Installing Debian's chromium for the console's browser tests"; \
+	  $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
+	else echo "No Chromium and no apt-get: install Chromium or Chrome and set REVOICE_CHROMIUM to it" >&2; exit 1; fi
+
+unit: build browser
 	$(BIN)/pytest
 
 test: lint typecheck infra unit

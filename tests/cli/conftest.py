@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    assert process.stdout is not None
+    summary = json.loads(process.stdout.readline())
+    assert summary["console"].startswith(f"{summary['api']}/console#token=")  # the console, signed in
     yield state
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)

@@ -153,3 +153,38 @@ def test_the_demo_command_runs_the_flagship_flow(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Done in" in done.stdout
     assert {"output.mp4", "speech.wav", "result.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_the_demo_ends_on_the_console_address_of_its_job_and_serves_it_until_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from tests.cli.conftest import REVOICE, USER_ENV
+
+    demo = subprocess.Popen(
+        [*REVOICE, "demo", "--out", str(tmp_path), "--serve", "yes"], stdout=subprocess.PIPE, text=True, env=USER_ENV
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if "/console#token=" in line:
+                break
+        address = urlsplit(lines[-1].strip())
+        fragment = parse_qs(address.fragment)
+        base = f"{address.scheme}://{address.netloc}"
+        assert httpx.get(f"{base}/console").status_code == 200
+        job = httpx.get(
+            f"{base}/jobs/{fragment['job'][0]}", headers={"authorization": f"Bearer {fragment['token'][0]}"}
+        )
+        assert job.json()["status"] == "SUCCEEDED"
+        video = httpx.get(job.json()["links"]["video"])
+        assert video.content == (tmp_path / "output.mp4").read_bytes()  # the page plays what the demo wrote
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        demo.kill()

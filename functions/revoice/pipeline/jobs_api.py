@@ -109,7 +109,7 @@ def describe_job(
                 **(result.get("outputs") or {}),
                 "result": layout.result_key(job_id),
                 "source": inputs.get("source"),
-                "target": inputs.get("target"),
+                "target": inputs.get("target") if inputs.get("target") != inputs.get("source") else None,
             }
             answer["links"] = {name: store.presign(key, link_seconds) for name, key in keys.items() if key}
             answer["linksExpireInSeconds"] = link_seconds

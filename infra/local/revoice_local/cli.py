@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", parents=[common], help="run the flagship flow end to end on this machine")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write the results")
+    demo.add_argument(
+        "--serve",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="keep the stack up afterwards for the console's job page until Ctrl-C (auto: when run in a terminal)",
+    )
     demo.set_defaults(run=_demo)
 
     local = commands.add_parser("local", parents=[common], help="run the local stack until Ctrl-C")
@@ -181,7 +187,8 @@ def _emulator(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from revoice_local.demo import run_demo
 
-    return run_demo(args.out)
+    serve = args.serve == "yes" or (args.serve == "auto" and sys.stdin.isatty() and sys.stdout.isatty())
+    return run_demo(args.out, serve=serve)
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -201,6 +208,7 @@ def _local(args: argparse.Namespace) -> int:
             summary = {
                 "bucket": target.bucket,
                 "api": target.api_url,
+                "console": stack.console_url(),
                 "sync": target.sync_base_url,
                 "aws": target.aws_endpoint,
                 "state": str(args.local_state),

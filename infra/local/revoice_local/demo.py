@@ -7,7 +7,9 @@ voice, speaks a new line in it, lip-syncs the presenter to it, and stores the re
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +23,9 @@ PRESENTER_SCRIPT = "Good morning. I present the news, but today somebody else wi
 NEW_LINE = "Hello from revoice! This brand new line was never spoken, yet it comes out in the speaker's own voice."
 
 
-def run_demo(out: Path) -> int:
+def run_demo(out: Path, serve: bool = False) -> int:
+    """The flagship flow on the local stack; ends with the console's page of the job (served until Ctrl-C
+    when ``serve``)."""
     out.mkdir(parents=True, exist_ok=True)
     speaker, presenter = out / "speaker.mp4", out / "presenter.mp4"
     media.make_talking_head(speaker, SPEAKER_SCRIPT, voice_id="speaker")
@@ -50,7 +54,13 @@ def run_demo(out: Path) -> int:
             print(f"\nThe job failed at step {error.get('step')}: {error.get('errorCode')}: {error.get('reason')}")
             return 1
         download_results(target, job_id, out)
-    _summary(out, end.result, time.monotonic() - began)
+        _summary(out, end.result, time.monotonic() - began)
+        if serve:
+            print(f"\nWatch and hear it in the console (Ctrl-C stops the local stack):\n  {stack.console_url(job_id)}")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        else:
+            print("\n(Run in a terminal, or with --serve yes, to keep the stack up and open this job in the console.)")
     return 0
 
 

@@ -207,6 +207,12 @@ class LocalStack:
             aws_secret_access_key=self.admin["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def console_url(self, job_id: str | None = None) -> str:
+        """The web console, signed in (the token rides in the fragment: never sent, dropped from the
+        address at once), on ``job_id``'s page if given."""
+        page = f"&job={job_id}" if job_id else ""
+        return f"{self.api.url}/console#token={self.api_token}{page}"
+
     def execution_arn(self, job_id: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
 
