@@ -34,7 +34,13 @@ def test_the_local_plan_is_the_templates_resources() -> None:
     for function in local.functions.values():
         assert (function.arn in machine.definition) == (function.logical_id in tasks)
     assert local.functions["WebhookFunction"].http_routes == [("POST", "/webhooks/sync")]
-    assert local.functions["ApiFunction"].http_routes == [("POST", "/jobs"), ("GET", "/jobs/{id}")]
+    assert local.functions["ApiFunction"].http_routes == [
+        ("POST", "/jobs"),
+        ("GET", "/jobs/{id}"),
+        ("GET", "/jobs"),
+        ("POST", "/uploads"),
+        ("GET", "/console"),
+    ]
     [notification] = local.buckets["JobsBucket"]["NotificationConfiguration"]["LambdaConfigurations"]
     assert notification["Function"] == local.functions["IngestFunction"].arn
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "inbox/"}]
