@@ -53,7 +53,9 @@ infra: $(STAMP) $(IAC_STAMP) $(SAM_STAMP)
 	@mkdir -p build
 	$(BIN)/python -m revoice_local.stack.translate build/template.cfn.json
 	$(BIN)/cfn-lint build/template.cfn.json
-	$(BIN)/statelint infra/statemachine/*.asl.json
+	# statelint 3 does not know a Distributed Map's ReaderConfig InputType "JSON" (the campaign machine's); moto's
+	# ASL parser reads that one in the tests, and the generator tests hold both files to their builders.
+	$(BIN)/statelint infra/statemachine/revoice.asl.json
 
 # The console's browser tests drive Chromium from Debian's packages (Playwright's own download is never
 # used). Installed here when missing and apt-get is at hand; elsewhere set REVOICE_CHROMIUM to a Chrome.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from revoice.sync.errors import SyncApiError
-from revoice.sync.models import Asset, GenerateRequest, Generation, TtsJob, TtsRequest, Voice
+from revoice.sync.models import Asset, CostEstimate, GenerateRequest, Generation, TtsJob, TtsRequest, Voice
 
 
 @dataclass
@@ -24,6 +24,8 @@ class FakeSyncLabs:
     clone_slots: int = 10
     fail_generation: str | None = None  # an error code: generations end FAILED with it
     fail_deletes: bool = False  # every DELETE /v2/voices/{id} answers 500
+    cost_per_generation: float = 0.5  # what POST /v2/analyze/cost estimates for any one generation
+    estimates: list[GenerateRequest] = field(default_factory=list)
     assets: dict[str, bytes] = field(default_factory=dict)
     voices: dict[str, Voice] = field(default_factory=dict)  # the org's own: clones, counted against the slots
     built_in: dict[str, Voice] = field(
@@ -109,6 +111,10 @@ class FakeSyncLabs:
         generation_id = self._by_key.setdefault(f"generation:{idempotency_key}", self._id("generation"))
         self.requests[generation_id] = request
         return self.get_generation(generation_id)
+
+    def estimate_cost(self, request: GenerateRequest) -> list[CostEstimate]:
+        self.estimates.append(request)
+        return [CostEstimate(estimated_frame_count=100, estimated_generation_cost=self.cost_per_generation)]
 
     def get_generation(self, generation_id: str, *, wait_seconds: int | None = None) -> Generation:
         if generation_id not in self.requests:

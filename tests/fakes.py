@@ -132,6 +132,26 @@ class MemoryJobs:
     def sync_status(self, job_id: str, status: str) -> None:
         self._set(job_id, syncStatus=status)
 
+    def campaign_run(self, campaign_id: str, trigger_key: str, source: str) -> int | None:
+        record = self.records.get(campaign_id, {})
+        if record.get("status") in ("RUNNING", "ACCEPTED"):
+            return None
+        attempts = int(record.get("attempts", 0)) + 1
+        self._set(campaign_id, status="RUNNING", step="queued", triggerKey=trigger_key, source=source, kind="campaign")
+        self._set(campaign_id, attempts=attempts, startedAt=stamp())
+        return attempts
+
+    def started_as(self, job_id: str, execution_arn: str) -> None:
+        self._set(job_id, executionArn=execution_arn)
+
+    def line_queued(self, job_id: str, trigger_key: str, source: str, execution_arn: str, campaign_id: str) -> None:
+        record = self.records.setdefault(job_id, {"jobId": job_id, "listedAt": ""})
+        for cleared in ("errorCode", "reason", "errorKey", "finishedAt", "resultKey"):
+            record.pop(cleared, None)
+        attempts = int(record.get("attempts", 0)) + 1
+        self._set(job_id, status="RUNNING", step="queued", triggerKey=trigger_key, source=source, attempts=attempts)
+        self._set(job_id, executionArn=execution_arn, campaignId=campaign_id, startedAt=stamp())
+
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._set(job_id, voiceId=voice_id)
 
@@ -312,6 +332,9 @@ class MemoryExecutions:
         if name in self.started:
             return None
         self.started[name] = payload
+        return self.arn_of(name)
+
+    def arn_of(self, name: str) -> str:
         return f"arn:aws:states:us-east-1:123456789012:execution:revoice:{name}"
 
 

@@ -34,6 +34,10 @@ class StepFunctionsExecutions:
             raise
         return answer["executionArn"]
 
+    def arn_of(self, name: str) -> str:
+        """The ARN an execution of this state machine named ``name`` has (or will have)."""
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
 
 class TaskTokens:
     """Hands a finished generation back to the execution waiting on a task token."""

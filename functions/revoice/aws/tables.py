@@ -161,6 +161,63 @@ class JobTable:
         """What sync. labs last said of the job's TTS or generation (for people following the job)."""
         self._update(job_id, syncStatus=status)
 
+    def campaign_run(self, campaign_id: str, trigger_key: str, source: str) -> int | None:
+        """Claim the campaign's next run (1, 2, ...); None while a run is under way (a duplicate S3 event,
+        or the file dropped again before the run it started ended). One conditional write."""
+        at = stamp()
+        request: dict[str, Any] = {
+            "Key": {"jobId": campaign_id},
+            "UpdateExpression": "SET #status = :running, step = :queued, triggerKey = :key, #source = :source, "
+            "kind = :campaign, startedAt = :at, updatedAt = :at, listDay = :day, listedAt = :at ADD attempts :one "
+            "REMOVE errorCode, reason, errorKey, finishedAt, resultKey",
+            "ConditionExpression": "attribute_not_exists(jobId) OR NOT #status IN (:running, :accepted)",
+            "ExpressionAttributeNames": {"#status": "status", "#source": "source"},
+            "ExpressionAttributeValues": {
+                ":running": "RUNNING",
+                ":accepted": "ACCEPTED",
+                ":queued": "queued",
+                ":key": trigger_key,
+                ":source": source,
+                ":campaign": "campaign",
+                ":at": at,
+                ":day": at[:10],
+                ":one": 1,
+            },
+            "ReturnValues": "UPDATED_NEW",
+        }
+        try:
+            answer = self._table.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(answer["Attributes"]["attempts"])  # type: ignore[arg-type]
+
+    def started_as(self, job_id: str, execution_arn: str) -> None:
+        self._update(job_id, executionArn=execution_arn)
+
+    def line_queued(self, job_id: str, trigger_key: str, source: str, execution_arn: str, campaign_id: str) -> None:
+        """A campaign line about to run (again): RUNNING from the start, its last failure cleared. Lines stay
+        out of the recent-jobs index: a campaign is listed once."""
+        at = stamp()
+        self._table.update_item(
+            Key={"jobId": job_id},
+            UpdateExpression="SET #status = :running, step = :queued, triggerKey = :key, #source = :source, "
+            "executionArn = :arn, campaignId = :campaign, startedAt = :at, updatedAt = :at ADD attempts :one "
+            "REMOVE errorCode, reason, errorKey, finishedAt, resultKey",
+            ExpressionAttributeNames={"#status": "status", "#source": "source"},
+            ExpressionAttributeValues={
+                ":running": "RUNNING",
+                ":queued": "queued",
+                ":key": trigger_key,
+                ":source": source,
+                ":arn": execution_arn,
+                ":campaign": campaign_id,
+                ":at": at,
+                ":one": 1,
+            },
+        )
+
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._update(job_id, voiceId=voice_id)
 

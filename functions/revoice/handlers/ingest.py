@@ -22,13 +22,24 @@ from revoice.handlers.runtime import (
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key, error_key
+from revoice.pipeline.ports import Executions
 
 
 class Settings(EventBus, Jobs, Machine, RunDefaults):
     """The ingest function's environment."""
 
+    campaign_state_machine_arn: str | None = None
+    plan_concurrency: int = 6
+
 
 settings = Settings.load()
+CAMPAIGN_AHEAD = 2  # lines in flight per generation slot: one generating, one ready to take the slot at once
+
+
+def _campaigns() -> Executions | None:
+    if settings.campaign_state_machine_arn is None:
+        return None
+    return executions(Machine(state_machine_arn=settings.campaign_state_machine_arn))
 
 
 @record_step(Step.INGEST)
@@ -48,6 +59,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             executions=executions(settings),
             jobs=jobs(settings),
             config=settings.run,
+            campaigns=_campaigns(),
+            campaign_concurrency=CAMPAIGN_AHEAD * settings.plan_concurrency,
         )
         if outcome.error is not None:
             from revoice.pipeline.outcome import ended_badly  # only a rejection publishes from here

@@ -51,6 +51,16 @@ class LipsyncOperation(StrEnum):
     AWAIT_CALLBACK = "awaitCallback"  # park a task token for the completion webhook
 
 
+class CampaignOperation(StrEnum):
+    """The campaign function's operations, in the order the campaign state machine asks for them."""
+
+    PUSH = "push"  # the source and every distinct target, once
+    ESTIMATE = "estimate"  # sync. labs' cost estimate; refuse over max_cost; a dry run stops after it
+    VOICE = "voice"  # choose (reuse or clone) the voice, once
+    PLAN = "plan"  # one Map item and one job row per line still to run
+    REPORT = "report"  # report.csv, summary.json, the voice given back
+
+
 class GivenUp(StrEnum):
     """Errors the state machine itself raises when a bounded wait runs out (its Pass states)."""
 

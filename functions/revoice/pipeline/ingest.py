@@ -6,6 +6,7 @@ maps to the same job id, so a duplicated S3 event finds its execution already th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,11 +40,30 @@ def ingest_object(
     executions: Executions,
     jobs: JobRecords,
     config: RunConfig,
+    campaigns: Executions | None = None,
+    campaign_concurrency: int = 12,
 ) -> IngestOutcome:
-    """Handle one created object (``key`` already URL-decoded; ``version`` its version id or ETag)."""
+    """Handle one created object (``key`` already URL-decoded; ``version`` its version id or ETag).
+
+    A campaign file (``campaigns`` is its state machine) is named by its content, so the same file dropped
+    again is the same campaign: only its lines that did not succeed run again."""
     kind = layout.inbox_kind(key)
     if kind == "folder":
         return IngestOutcome(None, "ignored", "folder marker")
+    info = _head(store, key, "dropped object") if kind in ("campaign", "manifest") else None
+    if campaigns is not None and info is not None and (kind == "campaign" or _has_lines(key, info, store)):
+        from revoice.pipeline.campaign_run import start_campaign  # only campaign files need it
+
+        return start_campaign(
+            key,
+            version,
+            info,
+            store=store,
+            executions=campaigns,
+            jobs=jobs,
+            config=config,
+            max_concurrency=campaign_concurrency,
+        )
     job_id = job_id_for(store.bucket, key, version)
     try:
         manifest = read_job(key, kind, store)
@@ -98,6 +118,17 @@ def _head(store: ObjectStore, key: str, what: str) -> ObjectInfo | None:
             f"revoice may not read the {what} {key} (S3 answered 403 Forbidden): it belongs to another account, "
             "is encrypted with a KMS key revoice's role may not use, or a bucket policy denies it",
         ) from error
+
+
+def _has_lines(key: str, info: ObjectInfo, store: ObjectStore) -> bool:
+    """A JSON manifest with a ``lines`` list is a campaign (read whole: at most the manifest's size)."""
+    if not 0 < info.size <= MAX_MANIFEST_BYTES:
+        return False
+    try:
+        document = json.loads(store.first_bytes(key, MAX_MANIFEST_BYTES))
+    except (ValueError, RecursionError):  # the manifest's own reading says what is wrong with it
+        return False
+    return isinstance(document, dict) and "lines" in document
 
 
 def fetches(manifest: JobManifest) -> bool:

@@ -22,5 +22,9 @@ def job_id_for(bucket: str, key: str, version: str) -> str:
     return f"{stem}-{digest}"
 
 
+JOB_ID = rf"[a-z0-9-]{{1,{STEM_CHARS}}}-[0-9a-f]{{{DIGEST_CHARS}}}"
+CAMPAIGN_LINE = r"--[a-z0-9](?:[a-z0-9_]|-(?!-)){0,19}"  # a campaign line's job: <campaign id>--<line name>
+
+
 def is_job_id(value: str) -> bool:
-    return bool(re.fullmatch(rf"[a-z0-9-]{{1,{STEM_CHARS}}}-[0-9a-f]{{{DIGEST_CHARS}}}", value))
+    return bool(re.fullmatch(rf"{JOB_ID}(?:{CAMPAIGN_LINE})?", value))

@@ -21,7 +21,8 @@ AUDIO_SUFFIXES = {
     ".m4a": "audio/mp4",
     ".aac": "audio/aac",
 }
-InboxKind = Literal["manifest", "video", "folder", "unsupported"]
+InboxKind = Literal["manifest", "video", "campaign", "folder", "unsupported"]
+CAMPAIGN_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl"}  # and a .json manifest with a "lines" list
 
 
 def is_url(value: str) -> bool:
@@ -44,6 +45,8 @@ def inbox_kind(key: str) -> InboxKind:
         return "manifest"
     if suffix(key) in VIDEO_SUFFIXES:
         return "video"
+    if suffix(key) in CAMPAIGN_SUFFIXES:
+        return "campaign"
     return "unsupported"
 
 
@@ -51,21 +54,31 @@ def content_type(key: str) -> str:
     return VIDEO_SUFFIXES.get(suffix(key)) or AUDIO_SUFFIXES.get(suffix(key)) or "application/octet-stream"
 
 
+def _folder(job_id: str) -> str:
+    """A job's folder: its id, or ``<campaign>/<line>`` for a campaign line's job (``<campaign>--<line>``)."""
+    return job_id.replace("--", "/", 1)
+
+
 def result_prefix(job_id: str) -> str:
-    return f"results/{job_id}/"
+    return f"results/{_folder(job_id)}/"
 
 
 def output_key(job_id: str) -> str:
-    return f"results/{job_id}/output.mp4"
+    return f"{result_prefix(job_id)}output.mp4"
 
 
 def speech_key(job_id: str, audio_suffix: str) -> str:
-    return f"results/{job_id}/speech{audio_suffix if audio_suffix in AUDIO_SUFFIXES else '.wav'}"
+    return f"{result_prefix(job_id)}speech{audio_suffix if audio_suffix in AUDIO_SUFFIXES else '.wav'}"
 
 
 def result_key(job_id: str) -> str:
-    return f"results/{job_id}/result.json"
+    return f"{result_prefix(job_id)}result.json"
 
 
 def error_key(job_id: str) -> str:
-    return f"failed/{job_id}/error.json"
+    return f"failed/{_folder(job_id)}/error.json"
+
+
+def campaign_key(campaign_id: str, name: str) -> str:
+    """The campaign's own files: its lines, the items its Map reads, the Map's results."""
+    return f"campaigns/{campaign_id}/{name}"

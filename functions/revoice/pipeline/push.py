@@ -29,34 +29,16 @@ def push_media(state: JobState, *, store: ObjectStore, sync: SyncApi, jobs: JobR
     The source is hashed on its way through, so a later job can recognise the same audio and reuse
     its clone whatever the object is called.
     """
+    if state.assets is not None:  # a campaign line: its campaign pushed the videos once for every line
+        return state
     jobs.entered(state.job.id, Step.PUSH)
     started = now()
     pushed: dict[str, PushedVideo] = {}
     for role, key in (("source", state.manifest.source), ("target", state.manifest.target_key)):
-        if key in pushed:
-            continue
-        info = checked_video(role, key, store, state.config.max_upload_bytes)
-        hashed = _HashingOpener(store, key)
-        try:
-            asset = sync.upload(
-                hashed,
-                size=info.size,
-                file_name=posixpath.basename(key),
-                content_type=layout.content_type(key),
-                asset_type="VIDEO",
-                name=f"{state.job.id}-{role}",
+        if key not in pushed:
+            pushed[key] = push_video(
+                key, role, f"{state.job.id}-{role}", store=store, sync=sync, max_bytes=state.config.max_upload_bytes
             )
-        except SyncError as error:
-            raise from_sync(error, f"uploading the {role} video {key}") from error
-        pushed[key] = PushedVideo(
-            key=key,
-            size=info.size,
-            etag=info.etag,
-            asset_id=asset.id,
-            url=asset.url or "",
-            duration_seconds=asset.duration_seconds,
-            sha256=hashed.hexdigest(),
-        )
     state.assets = Assets(
         source=pushed[state.manifest.source],
         target=pushed[state.manifest.target_key],
@@ -64,6 +46,32 @@ def push_media(state: JobState, *, store: ObjectStore, sync: SyncApi, jobs: JobR
         finished_at=now(),
     )
     return state
+
+
+def push_video(key: str, role: str, name: str, *, store: ObjectStore, sync: SyncApi, max_bytes: int) -> PushedVideo:
+    """One video streamed from S3 into sync. labs storage, hashed on its way through."""
+    info = checked_video(role, key, store, max_bytes)
+    hashed = _HashingOpener(store, key)
+    try:
+        asset = sync.upload(
+            hashed,
+            size=info.size,
+            file_name=posixpath.basename(key),
+            content_type=layout.content_type(key),
+            asset_type="VIDEO",
+            name=name,
+        )
+    except SyncError as error:
+        raise from_sync(error, f"uploading the {role} video {key}") from error
+    return PushedVideo(
+        key=key,
+        size=info.size,
+        etag=info.etag,
+        asset_id=asset.id,
+        url=asset.url or "",
+        duration_seconds=asset.duration_seconds,
+        sha256=hashed.hexdigest(),
+    )
 
 
 class _HashingOpener:

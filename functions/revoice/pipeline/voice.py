@@ -41,6 +41,8 @@ def clone_name(state: JobState) -> str:
 
 def ensure_voice(state: JobState, *, sync: SyncApi, registry: VoiceRegistry, jobs: JobRecords) -> JobState:
     assert state.assets is not None
+    if state.voice is not None:  # a campaign line: its campaign chose (and holds) the voice for every line
+        return state
     job_id = state.job.id
     jobs.entered(job_id, Step.VOICE)
     started = now()

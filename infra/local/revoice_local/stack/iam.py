@@ -316,19 +316,24 @@ def interpreter_key() -> tuple[str, str]:
 
 
 def give_the_interpreter_its_role(plan: LocalPlan, iam: Any) -> None:
-    """Make the interpreter's key belong to a user with the state machine role's policies."""
+    """Make the interpreter's key belong to a user with the state machine roles' policies.
+
+    moto's interpreter signs every machine's calls with one key, so with two machines (jobs, campaigns)
+    the local check is the union of their roles; ``tests/infra`` holds each role to what its machine calls.
+    """
     from moto.iam.models import iam_backends
 
+    user = "revoice-state-machines-interpreter"
+    iam.create_user(UserName=user)
     for machine in plan.state_machines.values():
         role = next(r for r in plan.roles.values() if r.arn == machine.role)
-        user = f"{role.name}-interpreter"[:64]
-        iam.create_user(UserName=user)
         for name, document in role.policies.items():
             versioned = {"Version": "2012-10-17", **document}
-            iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(versioned))
-        iam.create_access_key(UserName=user)
-        key = iam_backends[ACCOUNT]["aws"].get_user(user).access_keys[0]
-        key.access_key_id, key.secret_access_key = interpreter_key()
+            policy = f"{role.name}-{name}"[:128]
+            iam.put_user_policy(UserName=user, PolicyName=policy, PolicyDocument=json.dumps(versioned))
+    iam.create_access_key(UserName=user)
+    key = iam_backends[ACCOUNT]["aws"].get_user(user).access_keys[0]
+    key.access_key_id, key.secret_access_key = interpreter_key()
 
 
 def create_admin(iam: Any) -> dict[str, str]:

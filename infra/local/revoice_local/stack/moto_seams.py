@@ -23,6 +23,13 @@
   thread-safe; one per region and moto server, with moto's own settings and a pool as large as the executions that may
   call it at once, serves them all.
 
+- **Step Functions calling Step Functions.** moto's ``states:startExecution`` integration (what a campaign's
+  Map runs each line with) hands boto3 the ASL's ``StateMachineArn``/``Name``/``Input`` as they are, and
+  reads ``ExecutionArn`` and ``Status`` from boto3's camelCase answer: both fail (moto 5.2.5 kept the
+  request and response normalisers of the code it took from LocalStack, but not their use). The seam
+  normalises the request and the answer with botocore's own model of the two operations, as Step
+  Functions does.
+
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
 
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from datetime import datetime
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -39,7 +47,10 @@ ASL_PARSER = ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLang
 EXECUTION_END = ("moto.stepfunctions.parser.backend.execution", "BaseExecutionWorkerCommunication", "terminated")
 DISPATCH = ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication", "get_application")
 PUT_EVENTS = ("moto.events.models", "EventsBackend", "put_events")
-SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS)
+SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
+SFN_REQUEST = (SFN_TASK, "StateTaskServiceSfn", "_normalise_parameters")
+SFN_RESPONSE = (SFN_TASK, "StateTaskServiceSfn", "_normalise_response")
+SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS, SFN_REQUEST, SFN_RESPONSE)
 # Module-level names moto's interpreter calls: (module, name).
 JSONPATH_PARSE = (
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
@@ -85,6 +96,8 @@ def install() -> None:
     targets[EXECUTION_END].terminated = _terminated  # type: ignore[attr-defined]
     targets[DISPATCH].get_application = _dispatch  # type: ignore[attr-defined]
     targets[PUT_EVENTS].put_events = _put_events  # type: ignore[attr-defined]
+    targets[SFN_REQUEST]._normalise_parameters = _sfn_request  # type: ignore[attr-defined]
+    targets[SFN_RESPONSE]._normalise_response = _sfn_response  # type: ignore[attr-defined]
     modules = name_targets()
     for (module_name, name), module in modules.items():
         _originals.setdefault((module_name, "", name), getattr(module, name))
@@ -92,6 +105,35 @@ def install() -> None:
         parse = _originals[(module_name, "", name)]
         setattr(modules[(module_name, name)], name, lru_cache(maxsize=1024)(parse))
     setattr(modules[LAMBDA_CLIENT], LAMBDA_CLIENT[1], _lambda_client)
+
+
+@lru_cache(maxsize=8)
+def _sfn_operation(action: str) -> Any:
+    """botocore's model of a Step Functions operation, by the snake_case name moto's task uses."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    names = {name.lower(): name for name in model.operation_names}
+    return model.operation_model(names[action.replace("_", "").lower()])
+
+
+def _sfn_request(
+    self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    _originals[SFN_REQUEST](self, parameters, boto_service_name, service_action_name)
+    operation = _sfn_operation(service_action_name or self._get_boto_service_action())
+    self._to_boto_request(parameters, operation.input_shape)
+
+
+def _sfn_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    operation = _sfn_operation(service_action_name or self._get_boto_service_action())
+    self._from_boto_response(response, operation.output_shape)
+    if isinstance(response, dict):
+        for key, value in response.items():  # dates as Step Functions puts them in a state: epoch milliseconds
+            if isinstance(value, datetime):
+                response[key] = int(value.timestamp() * 1000)
 
 
 def on_execution_end(listener: Callable[[Any], None]) -> None:
