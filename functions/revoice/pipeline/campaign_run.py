@@ -162,8 +162,9 @@ def plan_lines(state: CampaignState, *, store: ObjectStore, jobs: JobRecords, ex
     items: list[dict[str, Any]] = []
     campaign_id = state.campaign_id
     for line in _lines_to_run(state, store, jobs):
-        name = _execution_name(line, jobs)
-        items.append({"executionName": name, "state": _line_state(line, state, voice).wire()})
+        attempt = int((jobs.get(line.job_id) or {}).get("attempts") or 0) + 1
+        name = line.job_id if attempt == 1 else f"{line.job_id[:75]}-r{attempt}"  # a name is used once
+        items.append({"executionName": name, "state": _line_state(line, state, voice, attempt).wire()})
         jobs.line_queued(line.job_id, state.job.job.key, line.manifest.source, executions.arn_of(name), campaign_id)
     store.put_json(state.items_key, items)
     state.lines_to_run = len(items)
@@ -258,17 +259,11 @@ def _lines_to_run(state: CampaignState, store: ObjectStore, jobs: JobRecords) ->
     ]
 
 
-def _execution_name(line: Line, jobs: JobRecords) -> str:
-    """The line's job id; a line run again gets a new name (an execution name is used once)."""
-    attempts = int((jobs.get(line.job_id) or {}).get("attempts") or 0)
-    return line.job_id if attempts == 0 else f"{line.job_id[:75]}-r{attempts}"
-
-
 def _video(line: Line, state: CampaignState) -> str:
     return f"{line.manifest.target_key} {line.manifest.model or state.job.config.model}"
 
 
-def _line_state(line: Line, state: CampaignState, voice: VoiceState) -> JobState:
+def _line_state(line: Line, state: CampaignState, voice: VoiceState, attempt: int) -> JobState:
     campaign = state.job.job
     job = JobRef(
         id=line.job_id,
@@ -276,6 +271,7 @@ def _line_state(line: Line, state: CampaignState, voice: VoiceState) -> JobState
         key=campaign.key,
         version=campaign.version,
         received_at=campaign.received_at,
+        attempt=attempt,
     )
     pushed = state.pushed
     assets = Assets(

@@ -41,7 +41,7 @@ def lipsync(
             if state.generation_waiting_since is not None:
                 slots.leave_line(state.job.id, stamp(state.generation_waiting_since))
             started = now()
-            generation = sync.create_generation(generation_request(state), idempotency_key=state.job.id)
+            generation = sync.create_generation(generation_request(state), idempotency_key=state.job.request_key)
         else:
             started = state.generation.started_at
             generation = sync.get_generation(state.generation.id)

@@ -32,7 +32,7 @@ def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords) -> JobState:
                 stability=state.manifest.stability,
                 similarity_boost=state.manifest.similarity_boost,
             )
-            job = sync.start_tts(request, idempotency_key=state.job.id)
+            job = sync.start_tts(request, idempotency_key=state.job.request_key)
         else:
             started = state.tts.started_at
             job = sync.get_tts(TtsJob(id=state.tts.id, status=state.tts.status, endpoint=state.tts.endpoint))

@@ -29,6 +29,12 @@ class JobRef(Section):
     version: str
     trigger: Literal["s3", "http"] = "s3"
     received_at: Timestamp
+    attempt: int = 1  # a campaign line run again (its file dropped again) is its 2nd, 3rd... run
+
+    @property
+    def request_key(self) -> str:
+        """The Idempotency-Key of the job's TTS and generation: one per run (a new run asks anew)."""
+        return self.id if self.attempt == 1 else f"{self.id}.{self.attempt}"
 
 
 class RunConfig(Section):
