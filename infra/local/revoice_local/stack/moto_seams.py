@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import importlib
 import threading
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
