@@ -110,6 +110,8 @@ def test_bad_usage_exits_2_and_every_command_has_help(local_stack: Path) -> None
         ["local"],
         ["emulator"],
         ["demo"],
+        ["campaign", "submit"],
+        ["campaign", "status"],
     ):
         shown = revoice(*command, "--help", state=local_stack)
         assert shown.returncode == 0
@@ -188,3 +190,28 @@ def test_the_demo_ends_on_the_console_address_of_its_job_and_serves_it_until_ctr
         assert demo.wait(timeout=60) == 0
     finally:
         demo.kill()
+
+
+def test_campaign_submit_wait_shows_a_progress_bar_and_ends_on_its_report(
+    local_stack: Path, speaker: Path, tmp_path: Path
+) -> None:
+    lines = tmp_path / "greetings.csv"
+    lines.write_text("script,output_name\n" + "".join(f"Hello number {i}.,n{i}\n" for i in range(4)))
+    done = revoice("campaign", "submit", str(speaker), str(lines), "--wait", state=local_stack)
+    assert done.returncode == 0, done.stderr
+    assert "4/4 done (0 failed)" in done.stdout
+    assert "[" + "#" * 30 + "]" in done.stdout
+    assert "SUCCEEDED: s3://" in done.stdout
+    campaign_id = done.stdout.split()[1]
+    status = revoice("campaign", "status", campaign_id, "--json", state=local_stack)
+    assert json.loads(status.stdout)["succeeded"] == 4
+
+
+def test_a_bad_campaign_file_is_refused_before_anything_is_uploaded(
+    local_stack: Path, speaker: Path, tmp_path: Path
+) -> None:
+    lines = tmp_path / "broken.csv"
+    lines.write_text("script,colour\nHi.,red\n")
+    done = revoice("campaign", "submit", str(speaker), str(lines), state=local_stack)
+    assert done.returncode == 1
+    assert "unknown column(s) ['colour']" in done.stderr

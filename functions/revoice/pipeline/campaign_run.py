@@ -370,3 +370,27 @@ def _metadata_fields(metadata: dict[str, str]) -> dict[str, Any]:
     if "dry_run" in fields:
         fields["dry_run"] = fields["dry_run"].strip().lower() in ("1", "true", "yes")
     return fields
+
+
+def progress(campaign_id: str, *, store: ObjectStore, jobs: JobRecords) -> dict[str, Any]:
+    """How far a campaign's lines are: done, failed, in flight, waiting (what ``GET /jobs/{id}`` and
+    ``revoice campaign status`` show), and its report's keys once written."""
+    counts = {"succeeded": 0, "failed": 0, "running": 0, "waiting": 0}
+    for line in read_lines(campaign_id, store):
+        record = jobs.get(line.job_id) or {}
+        status, step = record.get("status"), record.get("step")
+        if status == "SUCCEEDED":
+            counts["succeeded"] += 1
+        elif status in ("FAILED", "REJECTED"):
+            counts["failed"] += 1
+        elif status == "RUNNING" and step not in (None, "queued"):
+            counts["running"] += 1
+        else:
+            counts["waiting"] += 1
+    prefix = layout.result_prefix(campaign_id)
+    return {
+        "lines": sum(counts.values()),
+        **counts,
+        "report": f"{prefix}report.csv",
+        "summary": f"{prefix}summary.json",
+    }

@@ -119,6 +119,16 @@ def describe_job(
     elif link_seconds and record.get("source") and not layout.is_url(str(record["source"])):
         answer["links"] = {"source": store.presign(str(record["source"]), link_seconds)}  # to watch while it runs
         answer["linksExpireInSeconds"] = link_seconds
+    if record.get("kind") == "campaign":
+        from revoice.pipeline.campaign_run import progress  # only a campaign's answer needs it
+
+        answer["campaign"] = progress(job_id, store=store, jobs=jobs)
+        if link_seconds and record.get("status") in ("SUCCEEDED", "FAILED"):
+            answer["links"] = {
+                name: store.presign(answer["campaign"][name], link_seconds)
+                for name in ("report", "summary")
+                if store.exists(answer["campaign"][name])
+            }
     if "notification" in record:
         answer["notification"] = record["notification"]
     return answer

@@ -134,6 +134,20 @@ def _parser() -> argparse.ArgumentParser:
     results.add_argument("--expires", type=int, default=3600, help="how long --links stay valid, in seconds")
     results.set_defaults(run=_results)
 
+    campaign = commands.add_parser("campaign", parents=[common], help="one speaker, many lines: submit, follow")
+    campaign_commands = campaign.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+    start = campaign_commands.add_parser("submit", parents=[common], help="drop a campaign file for a speaker")
+    start.add_argument("source", help="the speaker's talking-head video: a local file or a bucket key")
+    start.add_argument("lines", type=Path, help="the lines: a .csv with a header, or .jsonl (docs/campaigns.md)")
+    start.add_argument("--max-cost", type=float, help="refuse the campaign if sync. labs estimates more (USD)")
+    start.add_argument("--dry-run", action="store_true", help="check and estimate only; start nothing")
+    start.add_argument("--wait", action="store_true", help="follow it with a progress bar until it ends")
+    start.set_defaults(run=_campaign_submit)
+    follow = campaign_commands.add_parser("status", parents=[common], help="how far a campaign is")
+    follow.add_argument("campaign", help="the campaign id (what submit printed)")
+    follow.add_argument("--wait", action="store_true", help="follow it with a progress bar until it ends")
+    follow.set_defaults(run=_campaign_status)
+
     voices = commands.add_parser("voices", parents=[common], help="the voices revoice cloned")
     voice_commands = voices.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
     voice_commands.add_parser("list", parents=[common], help="every voice, and what revoice knows of it").set_defaults(
@@ -287,6 +301,34 @@ def _follow_and_fetch(args: argparse.Namespace, target: Any, job_ids: tuple[str,
     for path in paths:
         print(f"  {path}")
     return 0
+
+
+def _campaign_submit(args: argparse.Namespace) -> int:
+    from revoice_local.campaign_cli import submit_campaign
+
+    target = _target(args)
+    campaign_id = submit_campaign(target, args.source, args.lines, max_cost=args.max_cost, dry_run=args.dry_run)
+    print(json.dumps({"campaignId": campaign_id}) if args.json else f"Campaign {campaign_id}", flush=True)
+    return _campaign_follow(target, campaign_id) if args.wait else 0
+
+
+def _campaign_status(args: argparse.Namespace) -> int:
+    from revoice_local.campaign_cli import bar, campaign_status
+
+    target = _target(args)
+    if args.wait:
+        return _campaign_follow(target, args.campaign)
+    status = campaign_status(target, args.campaign)
+    print(json.dumps(status, default=str) if args.json else f"{status['status']}  {bar(status, 0)}")
+    return 0
+
+
+def _campaign_follow(target: Any, campaign_id: str) -> int:
+    from revoice_local.campaign_cli import follow_campaign
+
+    status = follow_campaign(target, campaign_id, lambda line: print(line, flush=True))
+    print(f"Campaign {campaign_id} {status['status']}: s3://{target.bucket}/{status['report']}")
+    return 0 if status["status"] == "SUCCEEDED" else 1
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ class Submitted:
     manifest_key: str
 
 
-def _video_key(target: Target, value: str, role: str) -> str:
+def video_key(target: Target, value: str, role: str) -> str:
     """A local file is uploaded under media/; anything else must already be a key in the bucket."""
     path = Path(value).expanduser()
     s3 = target.client("s3")
@@ -56,9 +56,9 @@ def _video_key(target: Target, value: str, role: str) -> str:
 
 
 def submit(target: Target, source: str, fields: dict[str, Any]) -> Submitted:
-    manifest: dict[str, Any] = {"source": _video_key(target, source, "source"), **fields}
+    manifest: dict[str, Any] = {"source": video_key(target, source, "source"), **fields}
     if manifest.get("target"):
-        manifest["target"] = _video_key(target, str(manifest["target"]), "target")
+        manifest["target"] = video_key(target, str(manifest["target"]), "target")
     validate_manifest(manifest)  # the same checks the stack makes, before anything lands in inbox/
     name = Path(source).stem or "job"
     key = f"inbox/{name}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}.json"

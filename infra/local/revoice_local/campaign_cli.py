@@ -1,0 +1,80 @@
+"""``revoice campaign``: submit a campaign file for a speaker, and follow it with a progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from revoice.aws.s3 import S3ObjectStore
+from revoice.aws.tables import JobTable
+from revoice.pipeline import layout
+from revoice.pipeline.campaign import read_campaign
+from revoice.pipeline.campaign_run import progress
+from revoice.pipeline.job_id import job_id_for
+from revoice_local.jobs_cli import ENDED, JobNotFound, video_key
+from revoice_local.target import Target
+
+BAR = 30
+APPEAR_WITHIN = 60.0  # seconds for a dropped file's campaign to appear
+
+
+def submit_campaign(target: Target, source: str, lines: Path, *, max_cost: float | None, dry_run: bool) -> str:
+    """Upload the speaker (a local file) and drop the lines file in ``inbox/``; the campaign's id."""
+    kind = layout.CAMPAIGN_SUFFIXES.get(layout.suffix(lines.name))
+    if kind is None:
+        raise ValueError(f"{lines} is not a campaign file ({', '.join(layout.CAMPAIGN_SUFFIXES)})")
+    metadata = {"source": video_key(target, source, "source")}
+    if max_cost is not None:
+        metadata["max-cost"] = str(max_cost)
+    if dry_run:
+        metadata["dry-run"] = "true"
+    body = lines.read_bytes()
+    read_campaign(body, kind, {"source": metadata["source"], "max_cost": max_cost})  # the stack's checks, first
+    key = f"inbox/{lines.stem}-{time.strftime('%Y%m%dT%H%M%S')}{lines.suffix}"
+    answer = target.client("s3").put_object(Bucket=target.bucket, Key=key, Body=body, Metadata=metadata)
+    return job_id_for(target.bucket, key, answer["ETag"].strip('"'))
+
+
+def campaign_status(target: Target, campaign_id: str) -> dict[str, Any]:
+    record = target.table(target.jobs_table).get_item(Key={"jobId": campaign_id}, ConsistentRead=True).get("Item")
+    if record is None:
+        raise JobNotFound(f"no campaign {campaign_id}")
+    store = S3ObjectStore(target.bucket, target.client("s3"))
+    jobs = JobTable(target.table(target.jobs_table))
+    return {"status": record.get("status"), "step": record.get("step"), **progress(campaign_id, store=store, jobs=jobs)}
+
+
+def bar(status: dict[str, Any], elapsed: float) -> str:
+    """``[#####>....]  12/20 done, 1 failed, 6 in flight  ETA 40s``"""
+    total = max(1, int(status["lines"]))
+    done, failed, running = int(status["succeeded"]), int(status["failed"]), int(status["running"])
+    filled = BAR * (done + failed) // total
+    ended = done + failed
+    eta = f"  ETA {elapsed / ended * (total - ended):.0f}s" if 0 < ended < total else ""
+    return f"[{'#' * filled}{'.' * (BAR - filled)}] {ended}/{total} done ({failed} failed), {running} in flight{eta}"
+
+
+def follow_campaign(
+    target: Target, campaign_id: str, show: Callable[[str], None], timeout: float = 86_400
+) -> dict[str, Any]:
+    """Show the bar whenever it changes, until the campaign's report is written; its last status."""
+    started, shown = time.monotonic(), ""
+    while True:
+        try:
+            status = campaign_status(target, campaign_id)
+        except JobNotFound:
+            if time.monotonic() - started > APPEAR_WITHIN:
+                raise
+            time.sleep(0.25)  # the stack's ingest has not read the file yet
+            continue
+        line = bar(status, time.monotonic() - started)
+        if line != shown:
+            show(line)
+            shown = line
+        if status["status"] in ENDED:
+            return status
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"campaign {campaign_id} still running after {timeout:.0f}s")
+        time.sleep(1)
