@@ -53,9 +53,12 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     from revoice_local.stack import moto_seams
 
     targets = moto_seams.seam_targets()
-    assert len(targets) == 5
+    assert len(targets) == 7
     moto_seams.install()
     moto_seams.install()  # idempotent: the originals are kept once
+    sfn_task: Any = targets[moto_seams.SFN_REQUEST]
+    assert sfn_task._normalise_parameters is moto_seams._sfn_request  # startExecution speaks boto3's names
+    assert sfn_task._normalise_response is moto_seams._sfn_response
     parser: Any = targets[moto_seams.ASL_PARSER]
     definition = json.dumps(ASL).replace("${", "").replace("Arn}", "")
     first, tree = parser.parse(definition)

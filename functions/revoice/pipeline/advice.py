@@ -60,6 +60,9 @@ ADVICE: dict[str, str] = {
         "read the reason; raise the function's `Timeout` or `MemorySize` in the template, or rebuild with `make build`"
     ),
     "unauthorized": "put a valid key in the stack's secret",
+    "invalid_campaign": "fix every listed line and drop the file again",
+    "campaign_over_budget": "raise `max_cost`, or split the campaign",
+    "campaign_lines_failed": "fix what they say, then drop the same file again: only those lines run",
     "internal_error": "report it with the job id",
 }
 

@@ -119,12 +119,18 @@ def read_campaign(raw: bytes, kind: str, defaults: dict[str, Any]) -> Campaign:
     return Campaign(settings=settings, lines=lines)
 
 
-class CampaignInvalid(JobInputError):
-    """A campaign file with problems: all of them, by line."""
+class CampaignInvalid(Exception):
+    """A campaign file with problems: all of them, by line. Raised at the door (ingest, the CLI), never in
+    a state machine's task, so it is no step's error."""
+
+    code = "invalid_campaign"
 
     def __init__(self, problems: list[dict[str, Any]], reason: str) -> None:
-        super().__init__("invalid_campaign", reason)
-        self.problems = problems
+        super().__init__(f"{self.code}: {reason}")
+        self.problems, self.reason = problems, reason
+
+    def as_input_error(self) -> JobInputError:
+        return JobInputError(self.code, self.reason)
 
 
 def _rows(text: str, kind: str) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:

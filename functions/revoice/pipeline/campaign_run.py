@@ -337,11 +337,13 @@ def start_campaign(
         first = parsed.lines[0].manifest
         for target in {first.source} | {line.manifest.target_key for line in parsed.lines}:
             checked_video("source" if target == first.source else "target", target, store, config.max_upload_bytes)
+    except CampaignInvalid as invalid:
+        document = reject(campaign_id, key, invalid.as_input_error(), store=store, jobs=jobs)
+        document["problems"] = invalid.problems
+        store.put_json(layout.error_key(campaign_id), document)
+        return IngestOutcome(campaign_id, "rejected", str(invalid), document)
     except JobInputError as error:
         document = reject(campaign_id, key, error, store=store, jobs=jobs)
-        if isinstance(error, CampaignInvalid):
-            document["problems"] = error.problems
-            store.put_json(layout.error_key(campaign_id), document)
         return IngestOutcome(campaign_id, "rejected", str(error), document)
     lines = campaign_lines(campaign_id, parsed.lines)
     store.put_json(lines_key(campaign_id), [line.model_dump(mode="json") for line in lines])

@@ -10,7 +10,7 @@ from typing import Any
 from revoice.aws.s3 import S3ObjectStore
 from revoice.aws.tables import JobTable
 from revoice.pipeline import layout
-from revoice.pipeline.campaign import read_campaign
+from revoice.pipeline.campaign import CampaignInvalid, read_campaign
 from revoice.pipeline.campaign_run import progress
 from revoice.pipeline.job_id import job_id_for
 from revoice_local.jobs_cli import ENDED, JobNotFound, video_key
@@ -31,7 +31,11 @@ def submit_campaign(target: Target, source: str, lines: Path, *, max_cost: float
     if dry_run:
         metadata["dry-run"] = "true"
     body = lines.read_bytes()
-    read_campaign(body, kind, {"source": metadata["source"], "max_cost": max_cost})  # the stack's checks, first
+    try:  # the stack's own checks, before anything lands in inbox/
+        read_campaign(body, kind, {"source": metadata["source"], "max_cost": max_cost})
+    except CampaignInvalid as invalid:
+        listed = "".join(f"\n  line {p['line']}, {p['field'] or 'line'}: {p['problem']}" for p in invalid.problems)
+        raise ValueError(f"{invalid.reason}{listed}") from None
     key = f"inbox/{lines.stem}-{time.strftime('%Y%m%dT%H%M%S')}{lines.suffix}"
     answer = target.client("s3").put_object(Bucket=target.bucket, Key=key, Body=body, Metadata=metadata)
     return job_id_for(target.bucket, key, answer["ETag"].strip('"'))

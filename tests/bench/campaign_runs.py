@@ -1,0 +1,196 @@
+"""Campaign benchmarks through the local stack: a campaign of N lines beside N single jobs in the same run
+(makespan, the slot idle gap, pushes and clones), and a campaign of 1,000 lines (all complete, never more
+than the plan in flight, memory, state transitions and AWS cost per 1,000 lines)."""
+
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.bench.rows import Row, row
+from tests.bench.stack_runs import (
+    PRICE_INVOCATION_DURATION,
+    PRICE_REQUEST,
+    PRICE_TRANSITION,
+    _drop,
+    _epoch,
+    _sample,
+    _stack,
+)
+
+# A single job with the webhook, as `python -m tests.bench.suite latency` measures it (results.md).
+SINGLE_JOB_TRANSITIONS, SINGLE_JOB_INVOCATIONS = 17, 9.5
+
+
+def _campaign_file(n: int) -> bytes:
+    return ("script,output_name\n" + "".join(f"A line for customer {i}.,l{i:05d}\n" for i in range(n))).encode()
+
+
+def _run_campaign(stack: Any, n: int, name: str) -> tuple[str, float]:
+    from revoice.pipeline.job_id import job_id_for
+
+    key = f"inbox/{name}-{time.time_ns()}.csv"
+    started = time.monotonic()
+    answer = stack.s3.put_object(
+        Bucket=stack.bucket, Key=key, Body=_campaign_file(n), Metadata={"source": "media/speaker.mp4"}
+    )
+    campaign_id = job_id_for(stack.bucket, key, answer["ETag"].strip('"'))
+    while stack.read_json(f"results/{campaign_id}/summary.json") is None:
+        time.sleep(0.2)
+    return campaign_id, time.monotonic() - started
+
+
+def _gaps(generations: list[Any], concurrency: int) -> list[float]:
+    """Each slot's idle time between one generation's end and the next one's start (slots assigned greedily)."""
+    spans = sorted((_epoch(g.created_at), g.finished_at) for g in generations if g.finished_at)
+    slots: list[float] = []
+    gaps = []
+    for start, end in spans:
+        if len(slots) < concurrency:
+            slots.append(end)
+            continue
+        free = min(range(concurrency), key=lambda i: slots[i])
+        gaps.append(max(0.0, start - slots[free]))
+        slots[free] = end
+    return sorted(gaps) or [0.0]
+
+
+def _p95(values: list[float]) -> float:
+    return values[math.ceil(0.95 * len(values)) - 1]
+
+
+def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, scale: float = 0.05) -> list[Row]:
+    """N lines as one campaign beside N single jobs, one after the other on one local stack."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(
+            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
+        ) as stack,
+    ):
+        stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
+        emulator = stack.emulator.emulator
+        manifest = {"source": "media/speaker.mp4", "script": "A line for the batch."}
+        started = time.monotonic()
+        for job_id in _drop(stack, [dict(manifest, output_name=f"job{i}") for i in range(n)]):
+            stack.wait_for_job(job_id, timeout=1800)
+        singles = time.monotonic() - started
+        single_generations = list(emulator.generations.values())
+        before = (len(emulator.assets), len(emulator.voices), set(emulator.generations))
+        campaign_id, made = _run_campaign(stack, n, "bench")
+        summary = stack.read_json(f"results/{campaign_id}/summary.json") or {}
+        lines = [g for key, g in emulator.generations.items() if key not in before[2]]
+        pushes, clones = len(emulator.assets) - before[0], len(emulator.voices) - before[1]
+    bound = math.ceil(n / concurrency) * generation_seconds
+    single_gaps, line_gaps = _gaps(single_generations, concurrency), _gaps(lines, concurrency)
+    done = summary.get("counts", {}).get("SUCCEEDED")
+    return [
+        row(
+            f"campaign makespan (s): {n} lines, plan concurrency {concurrency}, T = {generation_seconds:.1f} s; "
+            f"{done} succeeded",
+            round(made, 1),
+            round(bound, 1),
+            "<= 1.10x ceil(N/C)*T",
+            made <= 1.1 * bound and done == n,
+            "python -m tests.bench.suite campaign",
+        ),
+        row(
+            f"the same {n} lines as single jobs, in the same run (s)",
+            round(singles, 1),
+            round(bound, 1),
+            "(beside the campaign)",
+            True,
+            "python -m tests.bench.suite campaign",
+        ),
+        row(
+            f"slot idle gap, campaign (s, p95; median {statistics.median(line_gaps):.2f} s)",
+            round(_p95(line_gaps), 2),
+            1.0,
+            "p95 < 1 s",
+            _p95(line_gaps) < 1.0,
+            "python -m tests.bench.suite campaign",
+        ),
+        row(
+            f"slot idle gap, single jobs (s, p95; median {statistics.median(single_gaps):.2f} s)",
+            round(_p95(single_gaps), 2),
+            1.0,
+            "p95 < 1 s",
+            _p95(single_gaps) < 1.0,
+            "python -m tests.bench.suite campaign",
+        ),
+        row(
+            f"pushes of the source per campaign, beside {n} single jobs' (the emulator's count; {clones} clone)",
+            pushes,
+            n,
+            "one push, one clone",
+            pushes == 1 and clones <= 1,
+            "python -m tests.bench.suite campaign",
+        ),
+    ]
+
+
+def campaign_scale(
+    n: int = 1000, concurrency: int = 6, generation_seconds: float = 0.5, scale: float = 0.05
+) -> list[Row]:
+    """1,000 lines: all complete, at most the plan in flight, the local stack's memory, transitions and cost."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(
+            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
+        ) as stack,
+    ):
+        stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
+        _run_campaign(stack, 100, "warm")
+        small_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        calls_before = sum(stack.runtime.invocations.by_function.values())
+        campaign_id, made = _run_campaign(stack, n, "scale")
+        invocations = (sum(stack.runtime.invocations.by_function.values()) - calls_before) / n
+        large_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        summary = stack.read_json(f"results/{campaign_id}/summary.json") or {}
+        peak = stack.emulator.emulator.max_in_flight
+        per_line = statistics.mean(stack.state_transitions(f"{campaign_id}--l{i:05d}") for i in (0, n // 2, n - 1))
+        campaign_events = stack.state_transitions(f"{campaign_id}-1") / n + 2  # + the Map item's own 2 states
+    per_call = PRICE_REQUEST + PRICE_INVOCATION_DURATION
+    cost = 1000 * (PRICE_TRANSITION * (per_line + campaign_events) + invocations * per_call)
+    single = 1000 * (PRICE_TRANSITION * SINGLE_JOB_TRANSITIONS + SINGLE_JOB_INVOCATIONS * per_call)
+    bound = math.ceil(n / concurrency) * generation_seconds
+    done = summary.get("counts", {}).get("SUCCEEDED")
+    return [
+        row(
+            f"campaign of {n} lines (s): {done} succeeded, at most {peak} generations in flight (plan {concurrency}), "
+            f"T = {generation_seconds} s",
+            round(made, 1),
+            round(bound, 1),
+            "all complete, never more than the plan in flight",
+            done == n and peak <= concurrency,
+            "python -m tests.bench.suite campaign_scale",
+        ),
+        row(
+            f"local stack peak RSS (MiB) after {n} lines, beside after 100",
+            round(large_rss),
+            round(small_rss),
+            "flat in the number of lines (< 1.5x)",
+            large_rss < 1.5 * small_rss,
+            "python -m tests.bench.suite campaign_scale",
+        ),
+        row(
+            f"state transitions per line ({campaign_events:.1f} of them the campaign's own)",
+            round(per_line + campaign_events, 1),
+            25,
+            "< 25",
+            per_line + campaign_events < 25,
+            "python -m tests.bench.suite campaign_scale",
+        ),
+        row(
+            f"AWS cost per 1,000 lines, USD ({invocations:.1f} invocations a line; beside 1,000 single jobs)",
+            round(cost, 3),
+            round(single, 3),
+            "<= 1,000 single jobs'",
+            cost <= single,
+            "python -m tests.bench.suite campaign_scale",
+        ),
+    ]
