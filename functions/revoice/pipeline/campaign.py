@@ -194,7 +194,7 @@ def _line(
             }
         )
     fields = {**shared, **{k: v for k, v in row.items() if k in (*LINE_FIELDS, "source")}}
-    fields["output_name"] = name
+    fields["output_name"] = name if LINE_NAME.fullmatch(name) else None  # reported once, above
     for number_field in ("stability", "similarity_boost"):
         if isinstance(fields.get(number_field), str):
             with contextlib.suppress(ValueError):  # the manifest's check names it
