@@ -18,8 +18,8 @@ from tests.unit.conftest import SOURCE
 CSV = b"script,output_name\nHello Ada.,ada\nHello Bob.,bob\nHello Cy.,cy\n"
 
 
-def _started(world: World, body: bytes = CSV, **metadata: str) -> CampaignState:
-    world.bucket.put("inbox/spring.csv", body, "text/csv", source=SOURCE, **metadata)
+def _started(world: World, metadata: dict[str, str] | None = None) -> CampaignState:
+    world.bucket.put("inbox/spring.csv", CSV, "text/csv", source=SOURCE, **(metadata or {}))
     info = world.bucket.head("inbox/spring.csv")
     assert info is not None
     outcome = start_campaign(
@@ -59,7 +59,7 @@ def test_a_campaign_plans_one_item_per_line_with_the_campaigns_videos_and_voice(
 
 
 def test_a_campaign_over_its_max_cost_is_refused_and_a_dry_run_plans_nothing(world: World) -> None:
-    state = _started(world, **{"max-cost": "1.0"})
+    state = _started(world, {"max-cost": "1.0"})
     state = push_videos(state, store=world.bucket, sync=world.sync, jobs=world.jobs)
     with pytest.raises(JobInputError) as refused:
         estimate(state, store=world.bucket, sync=world.sync, jobs=world.jobs)
@@ -67,7 +67,7 @@ def test_a_campaign_over_its_max_cost_is_refused_and_a_dry_run_plans_nothing(wor
     assert "1.50 USD" in refused.value.reason
     dry = World()
     dry.bucket.put(SOURCE, world.bucket.objects[SOURCE])
-    state = _started(dry, **{"dry-run": "true"})
+    state = _started(dry, {"dry-run": "true"})
     state = estimate(
         push_videos(state, store=dry.bucket, sync=dry.sync, jobs=dry.jobs),
         store=dry.bucket,
