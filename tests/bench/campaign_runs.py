@@ -9,6 +9,8 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,19 @@ from tests.bench.stack_runs import (
 
 # A single job with the webhook, as `python -m tests.bench.suite latency` measures it (results.md).
 SINGLE_JOB_TRANSITIONS, SINGLE_JOB_INVOCATIONS = 17, 9.5
+
+
+@contextmanager
+def _speaker_stack(concurrency: int, generation_seconds: float, scale: float) -> Iterator[Any]:
+    """A local stack at the plan's concurrency and generation time, the speaker in media/speaker.mp4."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(
+            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
+        ) as stack,
+    ):
+        stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
+        yield stack
 
 
 def _campaign_file(n: int) -> bytes:
@@ -66,13 +81,7 @@ def _p95(values: list[float]) -> float:
 
 def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, scale: float = 0.05) -> list[Row]:
     """N lines as one campaign beside N single jobs, one after the other on one local stack."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        _stack(
-            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
-        ) as stack,
-    ):
-        stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
+    with _speaker_stack(concurrency, generation_seconds, scale) as stack:
         emulator = stack.emulator.emulator
         manifest = {"source": "media/speaker.mp4", "script": "A line for the batch."}
         started = time.monotonic()
@@ -137,13 +146,7 @@ def campaign_scale(
     n: int = 1000, concurrency: int = 6, generation_seconds: float = 0.5, scale: float = 0.05
 ) -> list[Row]:
     """1,000 lines: all complete, at most the plan in flight, the local stack's memory, transitions and cost."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        _stack(
-            time_scale=scale, concurrency=concurrency, pending_seconds=0, processing_seconds=generation_seconds / scale
-        ) as stack,
-    ):
-        stack.s3.upload_file(str(_sample(Path(tmp))), stack.bucket, "media/speaker.mp4")
+    with _speaker_stack(concurrency, generation_seconds, scale) as stack:
         _run_campaign(stack, 100, "warm")
         small_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         calls_before = sum(stack.runtime.invocations.by_function.values())

@@ -10,6 +10,7 @@ import pytest
 
 from revoice.pipeline.campaign_run import CampaignState, estimate, plan_lines, push_videos, report, start_campaign
 from revoice.pipeline.errors import JobInputError
+from revoice.pipeline.ingest import IngestOutcome
 from revoice.pipeline.state import RunConfig
 from revoice.pipeline.voice import ensure_voice
 from tests.fakes import World
@@ -18,12 +19,11 @@ from tests.unit.conftest import SOURCE
 CSV = b"script,output_name\nHello Ada.,ada\nHello Bob.,bob\nHello Cy.,cy\n"
 
 
-def _started(world: World, metadata: dict[str, str] | None = None) -> CampaignState:
-    world.bucket.put("inbox/spring.csv", CSV, "text/csv", source=SOURCE, **(metadata or {}))
-    info = world.bucket.head("inbox/spring.csv")
+def _start(world: World, key: str) -> IngestOutcome:
+    info = world.bucket.head(key)
     assert info is not None
-    outcome = start_campaign(
-        "inbox/spring.csv",
+    return start_campaign(
+        key,
         "v1",
         info,
         store=world.bucket,
@@ -32,6 +32,11 @@ def _started(world: World, metadata: dict[str, str] | None = None) -> CampaignSt
         config=RunConfig(),
         max_concurrency=12,
     )
+
+
+def _started(world: World, metadata: dict[str, str] | None = None) -> CampaignState:
+    world.bucket.put("inbox/spring.csv", CSV, "text/csv", source=SOURCE, **(metadata or {}))
+    outcome = _start(world, "inbox/spring.csv")
     assert outcome.status == "started", outcome
     return CampaignState.model_validate(list(world.executions.started.values())[-1])
 
@@ -95,19 +100,7 @@ def test_a_rerun_plans_only_the_lines_that_did_not_succeed_under_new_names_and_k
 
 def test_a_run_under_way_is_not_started_twice(world: World) -> None:
     _started(world)
-    info = world.bucket.head("inbox/spring.csv")
-    assert info is not None
-    again = start_campaign(
-        "inbox/spring.csv",
-        "v1",
-        info,
-        store=world.bucket,
-        executions=world.executions,
-        jobs=world.jobs,
-        config=RunConfig(),
-        max_concurrency=12,
-    )
-    assert again.status == "duplicate"
+    assert _start(world, "inbox/spring.csv").status == "duplicate"
 
 
 def test_the_report_lists_every_line_and_fails_the_campaign_when_one_failed(world: World) -> None:
@@ -132,18 +125,7 @@ def test_the_report_lists_every_line_and_fails_the_campaign_when_one_failed(worl
 
 def test_a_bad_file_is_refused_with_every_problem_and_starts_nothing(world: World) -> None:
     world.bucket.put("inbox/bad.csv", b"script,output_name\n,a\nFine.,Not Valid\n", "text/csv", source=SOURCE)
-    info = world.bucket.head("inbox/bad.csv")
-    assert info is not None
-    outcome = start_campaign(
-        "inbox/bad.csv",
-        "v1",
-        info,
-        store=world.bucket,
-        executions=world.executions,
-        jobs=world.jobs,
-        config=RunConfig(),
-        max_concurrency=12,
-    )
+    outcome = _start(world, "inbox/bad.csv")
     assert outcome.status == "rejected"
     assert outcome.error is not None
     assert [(p["line"], p["field"]) for p in outcome.error["problems"]] == [(2, "script"), (3, "output_name")]

@@ -11,13 +11,12 @@ python -m revoice_local.campaign_statemachine --write  # refresh infra/statemach
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from revoice.pipeline.campaign_run import CampaignState
 from revoice.pipeline.contract import CampaignOperation, GivenUp
-from revoice_local.statemachine import dumps, is_true, path, retry, wait
+from revoice_local.statemachine import dumps, is_true, path, retry, wait, write_or_print
 
 ASL_FILE = Path(__file__).resolve().parents[3] / "infra" / "statemachine" / "campaign.asl.json"
 CAMPAIGN_FUNCTION = "${CampaignFunctionArn}"
@@ -137,10 +136,7 @@ def text() -> str:
 
 
 def main() -> None:
-    if "--write" in sys.argv:
-        ASL_FILE.write_text(text())
-    else:
-        sys.stdout.write(text())
+    write_or_print(ASL_FILE, text())
 
 
 if __name__ == "__main__":

@@ -324,11 +324,16 @@ def text() -> str:
     return dumps(definition()) + "\n"
 
 
-def main() -> None:
+def write_or_print(asl_file: Path, asl: str) -> None:
+    """What ``python -m`` of an ASL builder does: ``--write`` refreshes the file, else it prints the ASL."""
     if "--write" in sys.argv:
-        ASL_FILE.write_text(text())
+        asl_file.write_text(asl)
     else:
-        sys.stdout.write(text())
+        sys.stdout.write(asl)
+
+
+def main() -> None:
+    write_or_print(ASL_FILE, text())
 
 
 if __name__ == "__main__":
