@@ -183,3 +183,16 @@ def test_the_console_can_be_used_from_the_keyboard_alone(page: Any, stack: Local
 def test_a_wrong_token_sends_the_console_back_to_sign_in(page: Any, stack: LocalStack) -> None:
     page.goto(f"{stack.api.url}/console#token=not-the-token")
     page.get_by_label("API token").wait_for()  # the API answered 403; the page asked again
+
+
+def test_a_campaigns_page_counts_its_lines_and_links_its_report(page: Any, stack: LocalStack, jobs: Any) -> None:
+    from tests.e2e.test_campaigns import _drop_campaign, _lines, _summary
+
+    source = jobs.put_video("speaker")
+    campaign_id = _drop_campaign(jobs, "console.csv", _lines(2), source=source)
+    assert _summary(stack, campaign_id)["status"] == "SUCCEEDED"
+    page.goto(f"{stack.console_url(campaign_id)}")
+    page.get_by_text("Campaign of 2 lines: 2 done, 0 failed").wait_for(timeout=JOB_SECONDS)
+    assert page.get_by_role("link", name="report.csv").get_attribute("href").startswith("http")
+    page.get_by_role("link", name="Recent jobs").click()
+    page.locator("#recent-rows tr", has=page.get_by_role("link", name=campaign_id)).wait_for()

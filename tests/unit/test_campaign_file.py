@@ -88,3 +88,13 @@ def test_a_lines_job_id_names_its_campaign_and_line_and_no_other_job_id_looks_li
     assert split_line_job_id(campaign_id) is None
     assert is_job_id(line)
     assert len(line) <= 80  # a Step Functions execution name
+
+
+def test_a_campaign_names_at_most_a_hundred_distinct_videos() -> None:
+    from revoice.pipeline.campaign import MAX_TARGETS
+
+    rows = "".join(f"Line {i}.,media/t{i}.mp4\n" for i in range(MAX_TARGETS + 1))
+    with pytest.raises(CampaignInvalid) as raised:
+        read_campaign(f"script,target\n{rows}".encode(), "csv", SOURCE)
+    assert [p["field"] for p in raised.value.problems] == ["target"]
+    assert f"a campaign takes {MAX_TARGETS}" in raised.value.problems[0]["problem"]

@@ -27,6 +27,7 @@ from revoice.pipeline.manifest import JobManifest
 
 MAX_CAMPAIGN_BYTES = 10 * 1024 * 1024
 MAX_LINES = 10_000
+MAX_TARGETS = 100  # each distinct video's pushed asset travels in the campaign's state (256 KB at most)
 LINE_SEPARATOR = "--"  # never in a job id of job_id_for (it folds every run of other characters to one "-")
 LINE_NAME = re.compile(CAMPAIGN_LINE.removeprefix(LINE_SEPARATOR))
 # What a line may set; everything else is the campaign's (one speaker, one voice for every line).
@@ -110,6 +111,11 @@ def read_campaign(raw: bytes, kind: str, defaults: dict[str, Any]) -> Campaign:
             continue
         seen[line.name] = number
         lines.append(line)
+    targets = {line.manifest.target_key for line in lines}
+    if len(targets) > MAX_TARGETS:
+        problems.append(
+            {"line": 0, "field": "target", "problem": f"{len(targets)} distinct videos; a campaign takes {MAX_TARGETS}"}
+        )
     sources = {line.manifest.source for line in lines}
     if len(sources) > 1:
         problems.append({"line": 0, "field": "source", "problem": f"one speaker per campaign: {sorted(sources)}"})

@@ -127,7 +127,7 @@ def estimate(state: CampaignState, *, store: ObjectStore, sync: SyncApi, jobs: J
         video = _video(line, state)
         if video in by_video:
             continue
-        key, model = video.split(" ", 1)
+        key, model = video.rsplit(" ", 1)  # a key may hold spaces; a model name does not
         request = GenerateRequest(
             model=model,
             input=[MediaInput(type="video", url=state.pushed[key].url), MediaInput(type="audio", url=source.url)],
