@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -151,12 +152,13 @@ def campaign_scale(
         small_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         calls_before = sum(stack.runtime.invocations.by_function.values())
         campaign_id, made = _run_campaign(stack, n, "scale")
+        print(f"{n} lines: {made:.1f} s", file=sys.stderr)  # the figure, before anything else is read
         invocations = (sum(stack.runtime.invocations.by_function.values()) - calls_before) / n
         large_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         summary = stack.read_json(f"results/{campaign_id}/summary.json") or {}
         peak = stack.emulator.emulator.max_in_flight
         per_line = statistics.mean(stack.state_transitions(f"{campaign_id}--l{i:05d}") for i in (0, n // 2, n - 1))
-        campaign_events = stack.state_transitions(f"{campaign_id}-1") / n + 2  # + the Map item's own 2 states
+        campaign_events = stack.state_transitions(f"{campaign_id}-1", "CampaignStateMachineArn") / n + 2  # + an item's
     per_call = PRICE_REQUEST + PRICE_INVOCATION_DURATION
     cost = 1000 * (PRICE_TRANSITION * (per_line + campaign_events) + invocations * per_call)
     single = 1000 * (PRICE_TRANSITION * SINGLE_JOB_TRANSITIONS + SINGLE_JOB_INVOCATIONS * per_call)

@@ -213,8 +213,9 @@ class LocalStack:
         page = f"&job={job_id}" if job_id else ""
         return f"{self.api.url}/console#token={self.api_token}{page}"
 
-    def execution_arn(self, job_id: str) -> str:
-        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+    def execution_arn(self, job_id: str, machine: str = "StateMachineArn") -> str:
+        """An execution's ARN by its name, on the job state machine or another the outputs name."""
+        return str(self.plan.outputs[machine]).replace(":stateMachine:", ":execution:") + f":{job_id}"
 
     def job_table(self) -> Any:
         return self.dynamodb.Table(str(self.plan.outputs["JobsTableName"]))
@@ -312,11 +313,11 @@ class LocalStack:
         except self.sfn.exceptions.ExecutionDoesNotExist:
             return None
 
-    def history(self, job_id: str) -> list[dict[str, Any]]:
+    def history(self, job_id: str, machine: str = "StateMachineArn") -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            request: dict[str, Any] = {"executionArn": self.execution_arn(job_id), "maxResults": 1000}
+            request: dict[str, Any] = {"executionArn": self.execution_arn(job_id, machine), "maxResults": 1000}
             if token:
                 request["nextToken"] = token
             page = self.sfn.get_execution_history(**request)
@@ -325,9 +326,9 @@ class LocalStack:
             if not token:
                 return events
 
-    def state_transitions(self, job_id: str) -> int:
+    def state_transitions(self, job_id: str, machine: str = "StateMachineArn") -> int:
         """What Step Functions bills: one per state entered."""
-        return sum(1 for event in self.history(job_id) if event["type"].endswith("StateEntered"))
+        return sum(1 for event in self.history(job_id, machine) if event["type"].endswith("StateEntered"))
 
     # -- EventBridge stand-in --------------------------------------------------------------------
 
