@@ -40,24 +40,25 @@ def scan_all(table: Table, **request: Any) -> list[dict[str, Any]]:
 
 def conditional_update(table: Table, request: dict[str, Any]) -> bool:
     """``update_item``; False (nothing changed) when its ``ConditionExpression`` did not hold."""
-    return _conditionally(table.update_item, request)
+    return _conditionally(table.update_item, request) is not None
 
 
 def conditional_delete(table: Table, request: dict[str, Any]) -> bool:
     """``delete_item``; False (nothing deleted) when its ``ConditionExpression`` did not hold."""
-    return _conditionally(table.delete_item, request)
+    return _conditionally(table.delete_item, request) is not None
 
 
-def _conditionally(write: Callable[..., Any], request: dict[str, Any]) -> bool:
+def _conditionally(write: Callable[..., Any], request: dict[str, Any]) -> dict[str, Any] | None:
+    """The write's answer; None when its condition did not hold."""
     try:
-        write(**request)
+        return dict(write(**request))
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
-            return False
+            return None
         raise
-    return True
 
 
+CLEARED_ON_RERUN = "errorCode, reason, errorKey, finishedAt, resultKey"  # what a run's end wrote
 RECENT_INDEX = "recent-index"  # the template's GSI on the jobs table: listDay, then listedAt
 RECENT_DAYS = 7
 
@@ -169,7 +170,7 @@ class JobTable:
             "Key": {"jobId": campaign_id},
             "UpdateExpression": "SET #status = :running, step = :queued, triggerKey = :key, #source = :source, "
             "kind = :campaign, startedAt = :at, updatedAt = :at, listDay = :day, listedAt = :at ADD attempts :one "
-            "REMOVE errorCode, reason, errorKey, finishedAt, resultKey",
+            f"REMOVE {CLEARED_ON_RERUN}",
             "ConditionExpression": "attribute_not_exists(jobId) OR NOT #status IN (:running, :accepted)",
             "ExpressionAttributeNames": {"#status": "status", "#source": "source"},
             "ExpressionAttributeValues": {
@@ -185,13 +186,8 @@ class JobTable:
             },
             "ReturnValues": "UPDATED_NEW",
         }
-        try:
-            answer = self._table.update_item(**request)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
-        return int(answer["Attributes"]["attempts"])  # type: ignore[arg-type]
+        answer = _conditionally(self._table.update_item, request)
+        return None if answer is None else int(answer["Attributes"]["attempts"])
 
     def started_as(self, job_id: str, execution_arn: str) -> None:
         self._update(job_id, executionArn=execution_arn)
@@ -204,7 +200,7 @@ class JobTable:
             Key={"jobId": job_id},
             UpdateExpression="SET #status = :running, step = :queued, triggerKey = :key, #source = :source, "
             "executionArn = :arn, campaignId = :campaign, startedAt = :at, updatedAt = :at ADD attempts :one "
-            "REMOVE errorCode, reason, errorKey, finishedAt, resultKey",
+            f"REMOVE {CLEARED_ON_RERUN}",
             ExpressionAttributeNames={"#status": "status", "#source": "source"},
             ExpressionAttributeValues={
                 ":running": "RUNNING",

@@ -18,14 +18,14 @@ from pydantic import BaseModel
 
 from revoice.pipeline import layout
 from revoice.pipeline.campaign import MAX_CAMPAIGN_BYTES, CampaignInvalid, line_job_id, read_campaign
-from revoice.pipeline.clock import now, seconds_between, stamp
+from revoice.pipeline.clock import now, parse_stamp, seconds_between, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import JobInputError, from_sync
 from revoice.pipeline.failure import describe
 from revoice.pipeline.ingest import IngestOutcome, checked_video, job_config, reject
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.layout import CAMPAIGN_SUFFIXES
-from revoice.pipeline.manifest import JobManifest
+from revoice.pipeline.manifest import JobManifest, decoded
 from revoice.pipeline.push import push_video
 from revoice.pipeline.state import Assets, JobRef, JobState, PushedVideo, RunConfig, Section, VoiceState
 from revoice.pipeline.voice import release_voice
@@ -45,13 +45,11 @@ class CostPlan(Section):
 
 class CampaignState(Section):
     job: JobState  # the campaign as one job: its source pushed, its voice chosen, once for every line
-    line_count: int
     max_concurrency: int  # lines in flight at once: the plan's generations and the next ones, ready
     max_cost: float | None = None
     dry_run: bool = False
     pushed: dict[str, PushedVideo] = {}
     estimate: CostPlan | None = None
-    lines_to_run: int = 0
     run: bool = False
     error: dict[str, Any] | None = None
 
@@ -120,7 +118,7 @@ def push_videos(state: CampaignState, *, store: ObjectStore, sync: SyncApi, jobs
 def estimate(state: CampaignState, *, store: ObjectStore, sync: SyncApi, jobs: JobRecords) -> CampaignState:
     """sync. labs' estimate for the lines still to run; over ``max_cost`` refuses the campaign, a dry run
     stops here (``results/<campaign>/estimate.json`` says what it would cost)."""
-    lines = _lines_to_run(state, store, jobs)
+    lines = [line for line, _ in _lines_to_run(state, store, jobs)]
     source = state.pushed[state.job.manifest.source]
     by_video: dict[str, float] = {}
     for line in lines:
@@ -138,7 +136,6 @@ def estimate(state: CampaignState, *, store: ObjectStore, sync: SyncApi, jobs: J
             raise from_sync(error, f"estimating the cost of lip-syncing {key}") from error
     total = round(sum(by_video[_video(line, state)] for line in lines), 4)
     state.estimate = CostPlan(by_video=by_video, total=total)
-    state.lines_to_run = len(lines)
     if state.max_cost is not None and total > state.max_cost:
         raise JobInputError(
             "campaign_over_budget",
@@ -161,13 +158,12 @@ def plan_lines(state: CampaignState, *, store: ObjectStore, jobs: JobRecords, ex
     voice = state.job.voice.model_copy(update={"held": False, "cloned": False, "ephemeral": False})
     items: list[dict[str, Any]] = []
     campaign_id = state.campaign_id
-    for line in _lines_to_run(state, store, jobs):
-        attempt = int((jobs.get(line.job_id) or {}).get("attempts") or 0) + 1
+    for line, record in _lines_to_run(state, store, jobs):
+        attempt = int(record.get("attempts") or 0) + 1
         name = line.job_id if attempt == 1 else f"{line.job_id[:75]}-r{attempt}"  # a name is used once
         items.append({"executionName": name, "state": _line_state(line, state, voice, attempt).wire()})
         jobs.line_queued(line.job_id, state.job.job.key, line.manifest.source, executions.arn_of(name), campaign_id)
     store.put_json(state.items_key, items)
-    state.lines_to_run = len(items)
     jobs.entered(state.campaign_id, Step.LIPSYNC)
     return state
 
@@ -190,7 +186,8 @@ def report(
                 "name": line.name,
                 "status": status,
                 "output": layout.output_key(line.job_id) if status == "SUCCEEDED" else "",
-                "seconds": seconds_between(_time(record.get("startedAt")), _time(record.get("finishedAt"))) or "",
+                "seconds": seconds_between(parse_stamp(record.get("startedAt")), parse_stamp(record.get("finishedAt")))
+                or "",
                 "estimatedCost": per_video.get(_video(line, state), ""),
                 "errorCode": record.get("errorCode") or "",
                 "reason": record.get("reason") or "",
@@ -250,13 +247,11 @@ def _end_row(state: CampaignState, summary: dict[str, Any], jobs: JobRecords, st
     jobs.failed(campaign_id, "campaign", code, reason, layout.error_key(campaign_id))
 
 
-def _lines_to_run(state: CampaignState, store: ObjectStore, jobs: JobRecords) -> list[Line]:
-    """The lines not yet succeeded: a file dropped again runs only what failed (or never ran)."""
-    return [
-        line
-        for line in read_lines(state.campaign_id, store)
-        if (jobs.get(line.job_id) or {}).get("status") != "SUCCEEDED"
-    ]
+def _lines_to_run(state: CampaignState, store: ObjectStore, jobs: JobRecords) -> list[tuple[Line, dict[str, Any]]]:
+    """The lines not yet succeeded, each with its job row (empty before its first run): a file dropped
+    again runs only what failed (or never ran)."""
+    rows = ((line, jobs.get(line.job_id) or {}) for line in read_lines(state.campaign_id, store))
+    return [(line, record) for line, record in rows if record.get("status") != "SUCCEEDED"]
 
 
 def _video(line: Line, state: CampaignState) -> str:
@@ -284,12 +279,6 @@ def _line_state(line: Line, state: CampaignState, voice: VoiceState, attempt: in
     return JobState(job=job, manifest=line.manifest, config=config, assets=assets, voice=voice)
 
 
-def _time(value: Any) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
 def first_state(
     job: JobRef, lines: list[Line], config: RunConfig, *, max_concurrency: int, max_cost: float | None, dry_run: bool
 ) -> CampaignState:
@@ -298,7 +287,6 @@ def first_state(
     manifest = lines[0].manifest
     return CampaignState(
         job=JobState(job=job, manifest=manifest, config=job_config(config, manifest)),
-        line_count=len(lines),
         max_concurrency=max_concurrency,
         max_cost=max_cost,
         dry_run=dry_run,
@@ -329,11 +317,8 @@ def start_campaign(
     campaign_id = job_id_for(store.bucket, key, info.etag)  # by content: the same file again, the same campaign
     kind = CAMPAIGN_SUFFIXES.get(layout.suffix(key), "json")
     try:
-        if info.size > MAX_CAMPAIGN_BYTES:
-            raise JobInputError(
-                "invalid_campaign", f"the campaign file is {info.size} bytes; at most {MAX_CAMPAIGN_BYTES}"
-            )
-        parsed = read_campaign(store.first_bytes(key, MAX_CAMPAIGN_BYTES), kind, _metadata_fields(info.metadata))
+        raw = store.first_bytes(key, MAX_CAMPAIGN_BYTES + 1)  # one byte over is enough for the size check
+        parsed = read_campaign(raw, kind, _metadata_fields(info.metadata))
         first = parsed.lines[0].manifest
         for target in {first.source} | {line.manifest.target_key for line in parsed.lines}:
             checked_video("source" if target == first.source else "target", target, store, config.max_upload_bytes)
@@ -368,7 +353,7 @@ def start_campaign(
 def _metadata_fields(metadata: dict[str, str]) -> dict[str, Any]:
     """A CSV or JSON Lines campaign's own fields, from its object metadata (``x-amz-meta-source`` ...)."""
     names = ("source", "max-cost", "dry-run", "voice", "voice-id", "voice-name", "model", "sync-mode", "speech")
-    fields: dict[str, Any] = {name.replace("-", "_"): metadata[name] for name in names if name in metadata}
+    fields: dict[str, Any] = {name.replace("-", "_"): decoded(metadata[name]) for name in names if name in metadata}
     if "dry_run" in fields:
         fields["dry_run"] = fields["dry_run"].strip().lower() in ("1", "true", "yes")
     return fields

@@ -18,6 +18,11 @@ def stamp(moment: datetime | None = None) -> str:
     return (moment or now()).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_stamp(value: object) -> datetime | None:
+    """A stamp() read back (None for none)."""
+    return datetime.fromisoformat(str(value)) if value else None
+
+
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None

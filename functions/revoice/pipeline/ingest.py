@@ -50,23 +50,26 @@ def ingest_object(
     kind = layout.inbox_kind(key)
     if kind == "folder":
         return IngestOutcome(None, "ignored", "folder marker")
-    info = _head(store, key, "dropped object") if kind in ("campaign", "manifest") else None
-    if campaigns is not None and info is not None and (kind == "campaign" or _has_lines(key, info, store)):
-        from revoice.pipeline.campaign_run import start_campaign  # only campaign files need it
-
-        return start_campaign(
-            key,
-            version,
-            info,
-            store=store,
-            executions=campaigns,
-            jobs=jobs,
-            config=config,
-            max_concurrency=campaign_concurrency,
-        )
     job_id = job_id_for(store.bucket, key, version)
     try:
-        manifest = read_job(key, kind, store)
+        info = _head(store, key, "dropped object")  # once: a manifest is read once too, campaign or job
+        if info is None:
+            raise JobInputError("source_missing", f"{key} was deleted before it could be read")
+        raw = store.first_bytes(key, MAX_MANIFEST_BYTES) if kind == "manifest" and info.size else b""
+        if campaigns is not None and (kind == "campaign" or _has_lines(raw)):
+            from revoice.pipeline.campaign_run import start_campaign  # only campaign files need it
+
+            return start_campaign(
+                key,
+                version,
+                info,
+                store=store,
+                executions=campaigns,
+                jobs=jobs,
+                config=config,
+                max_concurrency=campaign_concurrency,
+            )
+        manifest = read_job(key, kind, info, raw)
         check_sources(manifest, store, config.max_upload_bytes)
         check_notify(manifest, config)
     except JobInputError as error:
@@ -120,13 +123,12 @@ def _head(store: ObjectStore, key: str, what: str) -> ObjectInfo | None:
         ) from error
 
 
-def _has_lines(key: str, info: ObjectInfo, store: ObjectStore) -> bool:
-    """A JSON manifest with a ``lines`` list is a campaign (read whole: at most the manifest's size)."""
-    if not 0 < info.size <= MAX_MANIFEST_BYTES:
-        return False
+def _has_lines(raw: bytes) -> bool:
+    """A JSON manifest with a ``lines`` list is a campaign (anything unreadable is left to the manifest's
+    own reading, which says what is wrong with it)."""
     try:
-        document = json.loads(store.first_bytes(key, MAX_MANIFEST_BYTES))
-    except (ValueError, RecursionError):  # the manifest's own reading says what is wrong with it
+        document = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
         return False
     return isinstance(document, dict) and "lines" in document
 
@@ -135,14 +137,12 @@ def fetches(manifest: JobManifest) -> bool:
     return any(layout.is_url(key) for key in (manifest.source, manifest.target_key))
 
 
-def read_job(key: str, kind: str, store: ObjectStore) -> JobManifest:
-    info = _head(store, key, "dropped object")
-    if info is None:
-        raise JobInputError("source_missing", f"{key} was deleted before it could be read")
+def read_job(key: str, kind: str, info: ObjectInfo, raw: bytes) -> JobManifest:
+    """The job a dropped object asks for: its manifest (``raw``, its first bytes) or its metadata."""
     if kind == "manifest":
         if info.size > MAX_MANIFEST_BYTES:
             raise JobInputError("invalid_manifest", f"the manifest is {info.size} bytes; at most {MAX_MANIFEST_BYTES}")
-        return parse_manifest(store.first_bytes(key, MAX_MANIFEST_BYTES) if info.size else b"")
+        return parse_manifest(raw)
     if kind == "video":
         return manifest_from_metadata(key, info.metadata)
     raise JobInputError(

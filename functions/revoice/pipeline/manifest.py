@@ -174,7 +174,7 @@ def manifest_from_metadata(video_key: str, metadata: dict[str, str]) -> JobManif
     fields: dict[str, Any] = {"source": video_key}
     for name in METADATA_FIELDS:
         if name in metadata:
-            fields[name.replace("-", "_")] = _decoded(metadata[name])
+            fields[name.replace("-", "_")] = decoded(metadata[name])
     if "script" not in fields:
         raise JobInputError(
             "missing_script",
@@ -198,7 +198,7 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _decoded(value: str) -> str:
+def decoded(value: str) -> str:
     """S3 metadata is ASCII: clients send other text RFC 2047-encoded (``=?UTF-8?B?...?=``)."""
     if "=?" in value:
         return str(make_header(decode_header(value)))

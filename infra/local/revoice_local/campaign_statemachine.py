@@ -16,7 +16,7 @@ from typing import Any
 
 from revoice.pipeline.campaign_run import CampaignState
 from revoice.pipeline.contract import CampaignOperation, GivenUp
-from revoice_local.statemachine import dumps, is_true, path, retry, wait, write_or_print
+from revoice_local.statemachine import dumps, is_true, path, ready_or_wait, retry, wait, write_or_print
 
 ASL_FILE = Path(__file__).resolve().parents[3] / "infra" / "statemachine" / "campaign.asl.json"
 CAMPAIGN_FUNCTION = "${CampaignFunctionArn}"
@@ -70,14 +70,13 @@ def definition() -> dict[str, Any]:
             "Default": REPORT,
         },
         "Choose voice": operation(CampaignOperation.VOICE, "Voice ready?"),
-        "Voice ready?": {
-            "Type": "Choice",
-            "Choices": [
-                is_true(field("job", "voice_ready"), "Plan lines"),
-                is_true(field("job", "voice_waits_used_up"), "Clone slots stayed busy"),
-            ],
-            "Default": "Wait for a clone slot",
-        },
+        "Voice ready?": ready_or_wait(
+            field("job", "voice_ready"),
+            "Plan lines",
+            field("job", "voice_waits_used_up"),
+            "Clone slots stayed busy",
+            "Wait for a clone slot",
+        ),
         "Wait for a clone slot": wait(field("job", "voice_wait_seconds"), "Choose voice"),
         "Clone slots stayed busy": {
             "Type": "Pass",

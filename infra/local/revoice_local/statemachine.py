@@ -167,6 +167,18 @@ def token_task(
     }
 
 
+def ready_or_wait(
+    ready: str, next_state: str, used_up: str, gave_up_state: str, wait_state: str, comment: str | None = None
+) -> dict[str, Any]:
+    """A bounded wait's Choice: on when ``ready``, give up when the waits are ``used_up``, else wait again."""
+    choice: dict[str, Any] = {"Type": "Choice"}
+    if comment:
+        choice["Comment"] = comment
+    choice["Choices"] = [is_true(ready, next_state), is_true(used_up, gave_up_state)]
+    choice["Default"] = wait_state
+    return choice
+
+
 def is_true(variable: str, next_state: str) -> dict[str, Any]:
     return {"Variable": variable, "BooleanEquals": True, "Next": next_state}
 
@@ -200,16 +212,15 @@ def definition() -> dict[str, Any]:
         "Fetch sources": task(Step.FETCH, "Push media"),
         "Push media": task(Step.PUSH, "Ensure voice"),
         "Ensure voice": task(Step.VOICE, "Voice ready?"),
-        "Voice ready?": {
-            "Type": "Choice",
-            "Comment": "No voice yet means every clone slot is held by running jobs, or sync. labs' clone rate "
+        "Voice ready?": ready_or_wait(
+            path("voice_ready"),
+            "Speech or text?",
+            path("voice_waits_used_up"),
+            "Clone slots stayed busy",
+            "Wait for a clone slot",
+            comment="No voice yet means every clone slot is held by running jobs, or sync. labs' clone rate "
             "limit said when to come back: wait as the step said, a bounded number of times.",
-            "Choices": [
-                is_true(path("voice_ready"), "Speech or text?"),
-                is_true(path("voice_waits_used_up"), "Clone slots stayed busy"),
-            ],
-            "Default": "Wait for a clone slot",
-        },
+        ),
         "Wait for a clone slot": wait(path("voice_wait_seconds"), "Ensure voice"),
         "Clone slots stayed busy": gave_up(GivenUp.VOICE_SLOTS_BUSY, Step.VOICE),
         "Speech or text?": {
@@ -218,14 +229,9 @@ def definition() -> dict[str, Any]:
             "Default": "Start speech",
         },
         "Start speech": task(Step.SPEECH, "Speech ready?"),
-        "Speech ready?": {
-            "Type": "Choice",
-            "Choices": [
-                is_true(path("tts", "done"), "Start lip-sync"),
-                is_true(path("tts", "polls_used_up"), "Speech timed out"),
-            ],
-            "Default": "Wait for speech",
-        },
+        "Speech ready?": ready_or_wait(
+            path("tts", "done"), "Start lip-sync", path("tts", "polls_used_up"), "Speech timed out", "Wait for speech"
+        ),
         "Wait for speech": wait(config("tts_poll_seconds"), "Check speech"),
         "Check speech": task(Step.SPEECH, "Speech ready?"),
         "Speech timed out": gave_up(GivenUp.SPEECH_TIMEOUT, Step.SPEECH),
