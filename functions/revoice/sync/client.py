@@ -7,6 +7,7 @@ that never carries it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,6 +23,9 @@ from revoice.sync.models import (
     IDEMPOTENCY_KEY,
     Asset,
     AssetType,
+    Batch,
+    BatchRequest,
+    BatchResult,
     ClonedVoice,
     CostEstimate,
     GenerateRequest,
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 _voices = TypeAdapter(list[Voice])
 _generations = TypeAdapter(list[Generation])
 _estimates = TypeAdapter(list[CostEstimate])
+_batches = TypeAdapter(list[Batch])
 
 
 class SyncClient(Transport):
@@ -303,6 +308,45 @@ class SyncClient(Transport):
         """Both documented answers: a list of estimates, or a single estimate object."""
         data = self._json("POST", "/v2/analyze/cost", json=request.wire())
         return _estimates.validate_python(data if isinstance(data, list) else [data])
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def create_batch(
+        self, requests: list[BatchRequest], *, webhook_url: str | None = None, dry_run: bool = False
+    ) -> Batch:
+        """Submit generations as one batch (``multipart``: the ``.jsonl`` as ``input``). Sent once, never
+        retried here: a batch is not idempotent, and a lost answer may still have created one (the caller
+        looks for it with :meth:`list_batches`). Plans without the Batch API answer 402."""
+        body = "".join(json.dumps(request.line(), separators=(",", ":")) + "\n" for request in requests).encode()
+        form = _params(webhook_url=webhook_url, dry_run="true" if dry_run else "false")
+        response, _ = self._send(
+            lambda: self._api.post("/v2/batch", files={"input": ("batch.jsonl", body, "application/jsonl")}, data=form),
+            "POST /v2/batch",
+            once=True,
+        )
+        return Batch.model_validate(response.json())
+
+    def get_batch(self, batch_id: str) -> Batch:
+        return Batch.model_validate(self._json("GET", f"/v2/batch/{batch_id}"))
+
+    def list_batches(self, *, status: str | None = None, created_after: str | None = None) -> list[Batch]:
+        """The org's batches, newest first."""
+        data = self._json("GET", "/v2/batch", params=_params(status=status, created_after=created_after))
+        return _batches.validate_python(data)
+
+    def batch_results(self, batch: Batch) -> list[BatchResult]:
+        """The ended batch's results, one row a request. Its ``outputUrl`` is the API's and redirects to a
+        signed JSON Lines file: the key goes to the API only, the file is read through storage."""
+        if not batch.output_url:
+            return []
+        url = str(batch.output_url)
+        if url.startswith(self.base_url):
+            answer, _ = self._send(lambda: self._api.get(url), "GET batch results", redirect=True)
+            if answer.is_redirect:
+                answer, _ = self._send(lambda: self._storage.get(answer.headers["location"]), "batch results file")
+        else:
+            answer, _ = self._send(lambda: self._storage.get(url), "batch results file")
+        return [BatchResult.model_validate_json(line) for line in answer.text.splitlines() if line.strip()]
 
     # -- organisation ----------------------------------------------------------------------------
 

@@ -247,3 +247,63 @@ class Generation(ApiModel):
 class CostEstimate(ApiModel):
     estimated_frame_count: float
     estimated_generation_cost: float
+
+
+# -- batches (Scale and Enterprise plans) --------------------------------------------------------------
+
+BATCH_TERMINAL = frozenset({"COMPLETED", "FAILED"})
+BATCH_ENDPOINT = "/v2/generate"  # the one endpoint a batch line may name
+
+
+class BatchRequest(BaseModel):
+    """One line of a batch's ``.jsonl``: sync. labs' own snake_case keys, the generate body as the payload."""
+
+    request_id: str
+    payload: GenerateRequest
+
+    def line(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "endpoint": BATCH_ENDPOINT, "payload": self.payload.wire()}
+
+
+class BatchMetrics(ApiModel):
+    # The reference writes these snake_case on the batch endpoints and camelCase in its webhook's example.
+    total_generations: int = Field(default=0, validation_alias=AliasChoices("total_generations", "totalGenerations"))
+    success_count: int = Field(default=0, validation_alias=AliasChoices("success_count", "successCount"))
+    failed_count: int = Field(default=0, validation_alias=AliasChoices("failed_count", "failedCount"))
+    pending_count: int = Field(default=0, validation_alias=AliasChoices("pending_count", "pendingCount"))
+
+
+class Batch(ApiModel):
+    id: str = ""  # a dry run answers only {"status": "VALIDATED"}
+    status: str
+    created_at: str | None = Field(default=None, validation_alias=AliasChoices("created_at", "createdAt"))
+    metrics: BatchMetrics = BatchMetrics()
+    output_url: str | None = Field(default=None, validation_alias=AliasChoices("outputUrl", "output_url"))
+    webhook_url: str | None = Field(default=None, validation_alias=AliasChoices("webhookUrl", "webhook_url"))
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def finished(self) -> bool:
+        return self.status in BATCH_TERMINAL
+
+
+class BatchResult(ApiModel):
+    """One row of a batch's results file. The reference does not spell the row out: both cases are read,
+    and a row without a generation is a request sync. labs never started."""
+
+    request_id: str = Field(validation_alias=AliasChoices("request_id", "requestId"))
+    status: str | None = None
+    generation_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("generation_id", "generationId", "id")
+    )
+    error: str | None = None
+    error_code: str | None = Field(default=None, validation_alias=AliasChoices("errorCode", "error_code"))
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return value.get("message", str(value)) if isinstance(value, dict) else value

@@ -67,17 +67,21 @@ class Transport:
         *,
         no_retry_codes: frozenset[str] = frozenset(),
         follow_codes: frozenset[str] = frozenset(),
+        once: bool = False,
+        redirect: bool = False,
     ) -> tuple[httpx.Response, int]:
         """Run ``send`` until it succeeds or a permanent error; return the answer and the attempts.
 
-        An error in ``follow_codes`` that names what to follow (``details``) goes back to the caller."""
+        An error in ``follow_codes`` that names what to follow (``details``) goes back to the caller;
+        ``once``: a call that must not be repeated (its first error goes back too); ``redirect``: a 3xx
+        is the answer (the caller follows it with the other client)."""
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = send()
-                if response.is_success:
+                if response.is_success or (redirect and response.is_redirect):
                     return response, attempt
                 raise _api_error(response)
             except httpx.TimeoutException as exc:
@@ -88,7 +92,7 @@ class Transport:
                 error = exc
                 if exc.error_code in follow_codes and exc.details:
                     raise
-            if error.error_code in no_retry_codes or not self.retry.should_retry(attempt, error, started):
+            if once or error.error_code in no_retry_codes or not self.retry.should_retry(attempt, error, started):
                 raise error
             delay = self.retry.delay(attempt, error)
             log.warning(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from revoice_local.emulator.assets import Assets
+from revoice_local.emulator.batches import Batches
 from revoice_local.emulator.control import Control
 from revoice_local.emulator.errors import ApiError, error_response
 from revoice_local.emulator.generations import Generations
@@ -29,12 +30,14 @@ if TYPE_CHECKING:
 
 def build(org: Emulator) -> ASGIApp:
     speech = Speech(org)
-    resources: list[Control | Assets | Voices | Speech | Generations] = [
+    generations = Generations(org, speech)
+    resources: list[Control | Assets | Voices | Speech | Generations | Batches] = [
         Control(org),
         Assets(org),
         Voices(org),
         speech,
-        Generations(org, speech),
+        generations,
+        Batches(org, generations),
     ]
 
     async def refused(_: Request, exc: Exception) -> Response:

@@ -115,7 +115,7 @@ class Assets:
             return _xml(404, "NoSuchKey")
         if not self.org.check_signed(key, request):
             return _xml(403, "AccessDenied")
-        return FileResponse(path, media_type="video/mp4")
+        return FileResponse(path, media_type="application/jsonl" if key.endswith(".jsonl") else "video/mp4")
 
     async def register(self, request: Request) -> Response:
         """A file in org storage (probed, size-checked), or a public URL, registered as an asset."""

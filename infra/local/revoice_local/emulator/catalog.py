@@ -123,6 +123,20 @@ ERRORS: dict[str, CatalogEntry] = {
     ),
     "elevenlabs_quota_exceeded": CatalogEntry(402, "The text-to-speech quota is used up.", "Wait or raise it."),
     "elevenlabs_service_unavailable": CatalogEntry(503, "The speech provider is unavailable.", "Retry with backoff."),
+    # batches
+    "batch_not_available": CatalogEntry(
+        402,
+        "The Batch API is available on Scale and Enterprise plans only.",
+        "Upgrade the plan, or generate one by one.",
+    ),
+    "batch_input_validation_failed": CatalogEntry(
+        400, "The batch file is not valid.", "Fix the listed lines; nothing of this batch was started."
+    ),
+    "batch_not_found": CatalogEntry(404, "Batch not found.", "Check the batch id."),
+    "batch_results_not_ready": CatalogEntry(404, "The batch has no results yet.", "Wait until it is COMPLETED."),
+    "batch_input_duration_exceeded": CatalogEntry(
+        400, "Batch generations take inputs of 30 seconds at most.", "Generate longer videos one by one."
+    ),
     # everything else
     "internal_error": CatalogEntry(500, "An unexpected failure on our side.", "Retry; contact support with the id."),
 }

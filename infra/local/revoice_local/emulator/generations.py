@@ -68,7 +68,7 @@ class Generations:
 
     # -- the request -----------------------------------------------------------------------------
 
-    def _validated(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def validated(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the video input, the audio or text input), or the documented refusal."""
         if body.get("model", DEFAULT_MODEL) not in MODELS:
             raise ApiError("generation_unsupported_model", f"model must be one of {', '.join(MODELS)}")
@@ -111,7 +111,7 @@ class Generations:
             raise ApiError("generation_input_validation_failed", problems, field="input")
         return videos[0], sound
 
-    def _media(self, item: dict[str, Any]) -> Path | str:
+    def media(self, item: dict[str, Any]) -> Path | str:
         """The input's file in org storage, or the public URL to fetch when the generation runs."""
         if "assetId" in item:
             with self.org.lock:
@@ -130,9 +130,9 @@ class Generations:
         if seen is not None:
             return JSONResponse(org.generations[seen].public(), status_code=200)
         org.rate("generate", org.config.generate_per_minute, 60)
-        video_item, sound_item = self._validated(body)
-        video = self._media(video_item)
-        audio = self._media(sound_item) if sound_item["type"] == "audio" else None
+        video_item, sound_item = self.validated(body)
+        video = self.media(video_item)
+        audio = self.media(sound_item) if sound_item["type"] == "audio" else None
         if isinstance(video, Path):
             await self._check_length(video)
         org.use_monthly("generations", org.config.limits.monthly_generations)
@@ -160,7 +160,7 @@ class Generations:
             org.generations[record.id] = record
             org.max_in_flight = max(org.max_in_flight, org.in_flight())
         org.remember("generate", request, digest, record.id)
-        org.spawn(self._run(record))
+        org.spawn(self.run(record))
         uncertain = org.faults.take_kind("POST /v2/generate", "outcome_unknown")
         if uncertain is not None:  # created, but the answer says it may not have been
             raise ApiError(
@@ -190,7 +190,7 @@ class Generations:
         record.changed.set()
         record.changed = asyncio.Event()
 
-    async def _run(self, record: GenerationRecord) -> None:
+    async def run(self, record: GenerationRecord) -> None:
         config, faults = self.org.config, self.org.faults
         await asyncio.sleep(config.scaled(config.pending_seconds))
         if faults.take_kind("generation", "reject") is not None:
@@ -371,8 +371,8 @@ class Generations:
 
     async def estimate_cost(self, request: Request) -> Response:
         body = await self.org.json_body(request)
-        video_item, _ = self._validated(body)
-        video = self._media(video_item)
+        video_item, _ = self.validated(body)
+        video = self.media(video_item)
         info = await asyncio.to_thread(media.probe, video, video.suffix) if isinstance(video, Path) else None
         seconds = info.duration if info else 0.0
         estimate = {

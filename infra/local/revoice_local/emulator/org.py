@@ -28,7 +28,7 @@ from revoice_local.emulator.catalog import BUILTIN_VOICES, IDEMPOTENCY_KEY, RUNN
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.errors import ApiError
 from revoice_local.emulator.faults import FaultBook
-from revoice_local.emulator.records import GenerationRecord, Ticket, TtsJobRecord, VoiceRecord
+from revoice_local.emulator.records import BatchRecord, GenerationRecord, Ticket, TtsJobRecord, VoiceRecord
 
 # What a voice list may also hold, per the reference (voice_list_variants): only a provider, no name,
 # a voice that must be verified, one that is blocked.
@@ -57,6 +57,7 @@ class Emulator:
         self.voices: dict[str, VoiceRecord] = {}  # the org's clones (they hold its clone slots)
         self.tts_jobs: dict[str, TtsJobRecord] = {}
         self.generations: dict[str, GenerationRecord] = {}
+        self.batches: dict[str, BatchRecord] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}
         self._windows: dict[str, deque[float]] = {}
         self.used_this_month: Counter[str] = Counter()  # "generations", "tts"
@@ -117,7 +118,7 @@ class Emulator:
             self.used_this_month[what] += 1
 
     def in_flight(self) -> int:
-        return sum(1 for g in self.generations.values() if g.status in RUNNING)
+        return sum(1 for g in self.generations.values() if g.status in RUNNING and g.batch_id is None)
 
     def cloning(self) -> bool:
         """A clone is being made right now (the next one would get voice_clone_busy)."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic.alias_generators import to_camel
+
 from revoice.pipeline.clock import stamp
 
 WEBHOOK_FIELDS = (
@@ -127,6 +129,7 @@ class GenerationRecord:
     progress: int = 0
     finished_at: float | None = None  # wall clock, for latency measurements (not part of the API)
     idempotency_key: str | None = None  # who asked for it, for duplicate counting (not part of the API)
+    batch_id: str | None = None  # a batch's generations do not count against the plan's concurrency
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def public(self, *, progress: bool = False) -> dict[str, Any]:
@@ -154,3 +157,41 @@ class GenerationRecord:
         """The webhook body: the reference's fields only, ``error_code`` in snake case."""
         view = self.public()
         return {**{k: view[k] for k in WEBHOOK_FIELDS}, "error_code": self.error_code}
+
+
+BATCH_RUNNING = ("PENDING", "JOBS_CREATED", "PROCESSING")
+
+
+@dataclass
+class BatchRecord:
+    id: str
+    requests: list[dict[str, Any]]  # the .jsonl's lines, as sent
+    webhook_url: str | None
+    created_at: str = field(default_factory=stamp)
+    status: str = "PENDING"
+    generations: dict[str, str] = field(default_factory=dict)  # request_id -> generation id
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the results file, once COMPLETED
+    output_url: str = ""
+
+    def public(self, generations: dict[str, GenerationRecord], *, camel: bool = False) -> dict[str, Any]:
+        """As the batch endpoints answer it (``metrics`` snake_case); the webhook's example writes camelCase."""
+        ended = [generations[g] for g in self.generations.values() if g in generations]
+        succeeded = sum(1 for g in ended if g.status == "COMPLETED")
+        unstarted = sum(1 for row in self.rows if row.get("generation_id") is None)
+        failed = sum(1 for g in ended if g.status in ("FAILED", "REJECTED")) + unstarted
+        metrics = {
+            "total_generations": len(self.requests),
+            "success_count": succeeded,
+            "failed_count": failed,
+            "pending_count": len(self.requests) - succeeded - failed,
+        }
+        if camel:
+            metrics = {to_camel(name): value for name, value in metrics.items()}
+        return {
+            "id": self.id,
+            ("createdAt" if camel else "created_at"): self.created_at,
+            "status": self.status,
+            "metrics": metrics,
+            "webhookUrl": self.webhook_url,
+            "outputUrl": self.output_url,
+        }
