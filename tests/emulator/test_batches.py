@@ -55,7 +55,8 @@ def test_a_batch_runs_its_generations_past_the_plan_concurrency_and_reports_each
     assert [b.id for b in listed] == [batch.id]
     # The API's outputUrl redirects to the signed file, which the client reads through storage.
     redirect = httpx.get(str(done.output_url), headers={"x-api-key": emulator.config.api_key})
-    assert redirect.status_code == 302 and "signature=" in redirect.headers["location"]
+    assert redirect.status_code == 302
+    assert "signature=" in redirect.headers["location"]
     wait_until(lambda: receiver.received, what="the batch's webhook")
     delivery = receiver.received[0]
     verify({k.lower(): v for k, v in delivery["headers"].items()}, delivery["body"], emulator.config.webhook_secret)
@@ -90,13 +91,14 @@ def test_a_bad_line_refuses_the_whole_batch_naming_every_line(
 def test_past_the_batch_limit_the_next_batch_gets_429_and_no_retry(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:
-    emulator = emulator_factory(**SMALL, batch_concurrency=1)
+    emulator = emulator_factory(**SMALL, batch_concurrency=1, time_scale=0.2)  # the first runs for 2 s
     with fast_client(emulator) as client:
-        first = client.create_batch(_requests(client, samples, 2))
+        requests = _requests(client, samples, 2)
+        first = client.create_batch(requests)
         with pytest.raises(SyncApiError) as refused:
-            client.create_batch(_requests(client, samples, 2))
+            client.create_batch(requests)
         wait_until(lambda: client.get_batch(first.id).finished, what="the first batch's end", within=30)
-        second = client.create_batch(_requests(client, samples, 2))
+        second = client.create_batch(requests)
     assert (refused.value.status_code, refused.value.error_code) == (429, "concurrency_limit_reached")
     assert "Batch concurrency limit reached" in refused.value.message
     assert emulator.emulator.errors_answered["concurrency_limit_reached"] == 1  # sent once: a batch is not retried
