@@ -11,8 +11,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
-from revoice.sync.errors import SyncApiError
-from revoice.sync.models import Asset, CostEstimate, GenerateRequest, Generation, TtsJob, TtsRequest, Voice
+from revoice.sync.errors import SyncApiError, SyncTransportError
+from revoice.sync.models import (
+    Asset,
+    Batch,
+    BatchMetrics,
+    BatchRequest,
+    BatchResult,
+    CostEstimate,
+    GenerateRequest,
+    Generation,
+    TtsJob,
+    TtsRequest,
+    Voice,
+)
 
 
 @dataclass
@@ -35,6 +47,12 @@ class FakeSyncLabs:
     generations: dict[str, Generation] = field(default_factory=dict)
     requests: dict[str, GenerateRequest] = field(default_factory=dict)
     checks: dict[str, int] = field(default_factory=dict)
+    batch_api: bool = True  # False: POST /v2/batch answers 402, as on plans below Scale
+    batch_busy: int = 0  # this many batch submissions answer the batch-concurrency 429 first
+    batch_lost_answers: int = 0  # this many batch submissions create the batch, then the answer is lost
+    unstarted: set[str] = field(default_factory=set)  # request ids a batch gives no generation
+    batches: dict[str, list[BatchRequest]] = field(default_factory=dict)
+    batch_posts: int = 0
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _by_key: dict[str, str] = field(default_factory=dict)
 
@@ -126,3 +144,43 @@ class FakeSyncLabs:
         url = f"https://assets.sync.test/outputs/{generation_id}.mp4?signature=secret"
         self.downloads[url] = b"lip-synced video"
         return Generation(id=generation_id, status="COMPLETED", output_url=url, output_duration=2.5)
+
+    def create_batch(
+        self, requests: list[BatchRequest], *, webhook_url: str | None = None, dry_run: bool = False
+    ) -> Batch:
+        self.batch_posts += 1
+        if not self.batch_api:
+            raise SyncApiError(402, "batch_not_available", "The Batch API is available on Scale and Enterprise plans")
+        if self.batch_busy:
+            self.batch_busy -= 1
+            raise SyncApiError(429, "concurrency_limit_reached", "Batch concurrency limit reached")
+        batch_id = self._id("batch")
+        self.batches[batch_id] = requests
+        if self.batch_lost_answers:
+            self.batch_lost_answers -= 1
+            raise SyncTransportError("timeout", "POST /v2/batch timed out")
+        return self.get_batch(batch_id)
+
+    def get_batch(self, batch_id: str) -> Batch:
+        requests = self.batches[batch_id]
+        done = self._progress(batch_id)
+        metrics = BatchMetrics(total_generations=len(requests), success_count=len(requests) if done else 0)
+        return Batch(
+            id=batch_id,
+            status="COMPLETED" if done else "PROCESSING",
+            metrics=metrics,
+            output_url=f"https://api.sync.test/v2/batches/{batch_id}/result" if done else "",
+        )
+
+    def list_batches(self, *, status: str | None = None, created_after: str | None = None) -> list[Batch]:
+        return [self.get_batch(batch_id) for batch_id in reversed(self.batches)]
+
+    def batch_results(self, batch: Batch) -> list[BatchResult]:
+        rows = []
+        for request in self.batches[batch.id]:
+            if request.request_id in self.unstarted:
+                rows.append(BatchResult(request_id=request.request_id, status="FAILED", error_code="batch_refused"))
+                continue
+            generation = self.create_generation(request.payload, idempotency_key=f"batch-{request.request_id}")
+            rows.append(BatchResult(request_id=request.request_id, status="COMPLETED", generation_id=generation.id))
+        return rows

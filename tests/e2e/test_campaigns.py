@@ -120,3 +120,41 @@ def test_a_dry_run_estimates_and_starts_nothing(stack: LocalStack, jobs: Jobs) -
     estimate = stack.read_json(f"results/{campaign_id}/estimate.json") or {}
     assert (estimate["lines"], estimate["estimatedCost"]) == (4, summary["estimatedCost"])
     assert len(stack.emulator.emulator.generations) == generations_before
+
+
+def test_a_campaign_through_the_batch_api_runs_its_lines_in_one_batch_past_the_plan_concurrency(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    emulator = stack.emulator.emulator
+    source = jobs.put_video("speaker")
+    batches_before, posts_before = len(emulator.batches), emulator.errors_answered["batch_not_available"]
+    emulator.config.batch_api = True  # a Scale plan's org, for this test
+    try:
+        campaign_id = _drop_campaign(jobs, "bulk.csv", _lines(20), source=source, batch="true")
+        summary = _summary(stack, campaign_id)
+    finally:
+        emulator.config.batch_api = None
+    assert summary["status"] == "SUCCEEDED", summary
+    assert summary["counts"] == {"SUCCEEDED": 20, "FAILED": 0, "NOT RUN": 0}
+    [batch] = summary["batch"]["batches"]
+    assert (batch["status"], batch["lines"], batch["fallback"]) == ("COMPLETED", 20, None)
+    assert len(emulator.batches) - batches_before == 1
+    assert emulator.errors_answered["batch_not_available"] == posts_before
+    record = emulator.batches[batch["id"]]
+    generations = [emulator.generations[g] for g in record.generations.values()]
+    assert {g.status for g in generations} == {"COMPLETED"}
+    assert all(g.text is not None for g in generations)  # each script spoken by sync. labs in the batch
+    for i in (0, 19):
+        result = stack.read_json(f"results/{campaign_id}/c{i:03d}/result.json") or {}
+        assert result["generation"]["id"] == record.generations[f"{campaign_id}--c{i:03d}"], result
+        assert stack.s3.head_object(Bucket=stack.bucket, Key=f"results/{campaign_id}/c{i:03d}/output.mp4")
+
+
+def test_a_batch_campaign_on_a_plan_without_the_batch_api_runs_line_by_line_and_says_why(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    source = jobs.put_video("speaker")
+    campaign_id = _drop_campaign(jobs, "no-batch.csv", _lines(20), source=source, batch="true")
+    summary = _summary(stack, campaign_id)
+    assert summary["counts"] == {"SUCCEEDED": 20, "FAILED": 0, "NOT RUN": 0}, summary
+    assert "402" in summary["batch"]["note"]

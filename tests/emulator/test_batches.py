@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from revoice.sync import SyncApiError, SyncClient
-from revoice.sync.models import BatchRequest, GenerateRequest, MediaInput, TextInput, TtsProvider
+from revoice.sync.models import Batch, BatchRequest, GenerateRequest, MediaInput, TextInput, TtsProvider
 from revoice.sync.webhook import verify
 from revoice_local.emulator.server import EmulatorServer
 from tests.conftest import Receiver, Samples, fast_client, upload
@@ -25,6 +25,14 @@ def _requests(client: SyncClient, samples: Samples, n: int, **payload: object) -
         input=[MediaInput(type="video", asset_id=video.id), MediaInput(type="audio", url=audio.url)], **payload
     )
     return [BatchRequest(request_id=f"line-{i}", payload=request) for i in range(n)]
+
+
+def _ended(client: SyncClient, batch_id: str) -> Batch:
+    def ended() -> list[Batch]:
+        batch = client.get_batch(batch_id)
+        return [batch] if batch.finished else []
+
+    return wait_until(ended, what="the batch's end", within=30)[0]
 
 
 def test_plans_without_the_batch_api_answer_402(
@@ -43,7 +51,7 @@ def test_a_batch_runs_its_generations_past_the_plan_concurrency_and_reports_each
     with fast_client(emulator) as client:
         batch = client.create_batch(_requests(client, samples, 3), webhook_url=receiver.url)
         assert (batch.status, batch.metrics.total_generations, batch.output_url) == ("PENDING", 3, "")
-        done = wait_until(lambda: (b := client.get_batch(batch.id)).finished and b, what="the batch's end", within=30)
+        done = _ended(client, batch.id)
         results = client.batch_results(done)
         listed = client.list_batches(status="COMPLETED")
         generations = [client.get_generation(str(row.generation_id)) for row in results]
@@ -111,7 +119,7 @@ def test_an_input_over_the_batch_limit_gets_a_row_without_a_generation(
     emulator = emulator_factory(**SMALL, batch_max_input_seconds=1)
     with fast_client(emulator) as client:
         batch = client.create_batch(_requests(client, samples, 2))
-        done = wait_until(lambda: (b := client.get_batch(batch.id)).finished and b, what="the batch's end", within=30)
+        done = _ended(client, batch.id)
         results = client.batch_results(done)
     assert done.status == "FAILED"
     assert done.metrics.failed_count == 2

@@ -30,6 +30,7 @@ class Settings(EventBus, Jobs, Machine, RunDefaults):
 
     campaign_state_machine_arn: str | None = None
     plan_concurrency: int = 6
+    sync_batch: bool = False  # campaigns through sync. labs' Batch API unless their file says otherwise
 
 
 settings = Settings.load()
@@ -61,6 +62,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             config=settings.run,
             campaigns=_campaigns(),
             campaign_concurrency=CAMPAIGN_AHEAD * settings.plan_concurrency,
+            campaign_batch=settings.sync_batch,
         )
         if outcome.error is not None:
             from revoice.pipeline.outcome import ended_badly  # only a rejection publishes from here

@@ -32,7 +32,7 @@ LINE_SEPARATOR = "--"  # never in a job id of job_id_for (it folds every run of 
 LINE_NAME = re.compile(CAMPAIGN_LINE.removeprefix(LINE_SEPARATOR))
 # What a line may set; everything else is the campaign's (one speaker, one voice for every line).
 LINE_FIELDS = ("script", "target", "output_name", "model", "sync_mode", "stability", "similarity_boost")
-CAMPAIGN_FIELDS = ("max_cost", "dry_run", "lines")
+CAMPAIGN_FIELDS = ("max_cost", "dry_run", "batch", "lines")
 
 
 class CampaignSettings(BaseModel):
@@ -42,6 +42,7 @@ class CampaignSettings(BaseModel):
 
     max_cost: float | None = Field(default=None, gt=0, description="refuse the campaign if its estimate is more")
     dry_run: bool = Field(default=False, description="check and estimate only; start nothing")
+    batch: bool | None = Field(default=None, description="through sync. labs' Batch API (None: the stack's default)")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from revoice.pipeline import layout
 from revoice.pipeline.campaign import MAX_CAMPAIGN_BYTES, CampaignInvalid, line_job_id, read_campaign
+from revoice.pipeline.campaign_batch import SyncBatch
 from revoice.pipeline.clock import now, parse_stamp, seconds_between, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import JobInputError, from_sync
@@ -52,6 +53,11 @@ class CampaignState(Section):
     estimate: CostPlan | None = None
     run: bool = False
     error: dict[str, Any] | None = None
+    batch: bool = False  # the lines' generations through sync. labs' Batch API
+    batches: list[SyncBatch] = []
+    batches_done: bool = True  # the ASL's "Batches done?": no batches to wait for
+    batch_wait_seconds: int = 0
+    batch_note: str | None = None  # why the lines (or some) ran one by one after all
 
     @property
     def campaign_id(self) -> str:
@@ -165,6 +171,7 @@ def plan_lines(state: CampaignState, *, store: ObjectStore, jobs: JobRecords, ex
         jobs.line_queued(line.job_id, state.job.job.key, line.manifest.source, executions.arn_of(name), campaign_id)
     store.put_json(state.items_key, items)
     jobs.entered(state.campaign_id, Step.LIPSYNC)
+    state.batches_done = not state.batch
     return state
 
 
@@ -204,6 +211,7 @@ def report(
             sum(float(r["estimatedCost"] or 0) for r in rows if r["status"] == "SUCCEEDED"), 4
         ),
         "dryRun": state.dry_run,
+        "batch": _batch_summary(state),
         "voice": state.job.voice.id if state.job.voice else None,
         "error": state.error,
         "finishedAt": stamp(),
@@ -220,6 +228,16 @@ def report(
         release_voice(state.campaign_id, state.job.voice.id, registry=registry, sync=sync)
     _end_row(state, summary, jobs, store)
     return {key: value for key, value in summary.items() if key != "rows"}
+
+
+def _batch_summary(state: CampaignState) -> dict[str, Any] | None:
+    """Which sync. labs batches ran the lines, and why any line ran one by one after all."""
+    if not state.batch:
+        return None
+    return {
+        "note": state.batch_note,
+        "batches": [{"id": b.id, "status": b.status, "lines": b.lines, "fallback": b.fallback} for b in state.batches],
+    }
 
 
 def _ending(state: CampaignState, counts: dict[str, int]) -> str:
@@ -280,7 +298,14 @@ def _line_state(line: Line, state: CampaignState, voice: VoiceState, attempt: in
 
 
 def first_state(
-    job: JobRef, lines: list[Line], config: RunConfig, *, max_concurrency: int, max_cost: float | None, dry_run: bool
+    job: JobRef,
+    lines: list[Line],
+    config: RunConfig,
+    *,
+    max_concurrency: int,
+    max_cost: float | None,
+    dry_run: bool,
+    batch: bool = False,
 ) -> CampaignState:
     """The campaign's state as ingest starts it: the first line's manifest speaks for the campaign's
     source and voice."""
@@ -290,6 +315,7 @@ def first_state(
         max_concurrency=max_concurrency,
         max_cost=max_cost,
         dry_run=dry_run,
+        batch=batch,
     )
 
 
@@ -311,6 +337,7 @@ def start_campaign(
     jobs: JobRecords,
     config: RunConfig,
     max_concurrency: int,
+    batch: bool = False,
 ) -> IngestOutcome:
     """Read and check the whole campaign file; on any problem, ``failed/<campaign>/error.json`` lists
     every one by line and nothing starts. Otherwise keep its lines and start the campaign's execution."""
@@ -340,6 +367,7 @@ def start_campaign(
         max_concurrency=max_concurrency,
         max_cost=parsed.settings.max_cost,
         dry_run=parsed.settings.dry_run,
+        batch=batch if parsed.settings.batch is None else parsed.settings.batch,
     )
     run = jobs.campaign_run(campaign_id, key, first.source)
     if run is None:
@@ -352,10 +380,22 @@ def start_campaign(
 
 def _metadata_fields(metadata: dict[str, str]) -> dict[str, Any]:
     """A CSV or JSON Lines campaign's own fields, from its object metadata (``x-amz-meta-source`` ...)."""
-    names = ("source", "max-cost", "dry-run", "voice", "voice-id", "voice-name", "model", "sync-mode", "speech")
+    names = (
+        "source",
+        "max-cost",
+        "dry-run",
+        "batch",
+        "voice",
+        "voice-id",
+        "voice-name",
+        "model",
+        "sync-mode",
+        "speech",
+    )
     fields: dict[str, Any] = {name.replace("-", "_"): decoded(metadata[name]) for name in names if name in metadata}
-    if "dry_run" in fields:
-        fields["dry_run"] = fields["dry_run"].strip().lower() in ("1", "true", "yes")
+    for flag in ("dry_run", "batch"):
+        if flag in fields:
+            fields[flag] = fields[flag].strip().lower() in ("1", "true", "yes")
     return fields
 
 

@@ -58,6 +58,7 @@ class CampaignOperation(StrEnum):
     ESTIMATE = "estimate"  # sync. labs' cost estimate; refuse over max_cost; a dry run stops after it
     VOICE = "voice"  # choose (reuse or clone) the voice, once
     PLAN = "plan"  # one Map item and one job row per line still to run
+    BATCH = "batch"  # send the lines' generations as sync. labs batches, then check on them until they end
     REPORT = "report"  # report.csv, summary.json, the voice given back
 
 

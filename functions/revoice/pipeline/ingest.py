@@ -42,6 +42,7 @@ def ingest_object(
     config: RunConfig,
     campaigns: Executions | None = None,
     campaign_concurrency: int = 12,
+    campaign_batch: bool = False,
 ) -> IngestOutcome:
     """Handle one created object (``key`` already URL-decoded; ``version`` its version id or ETag).
 
@@ -68,6 +69,7 @@ def ingest_object(
                 jobs=jobs,
                 config=config,
                 max_concurrency=campaign_concurrency,
+                batch=campaign_batch,
             )
         manifest = read_job(key, kind, info, raw)
         check_sources(manifest, store, config.max_upload_bytes)

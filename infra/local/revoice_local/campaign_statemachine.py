@@ -1,7 +1,8 @@
 """The campaign state machine's ASL, built from the names the code defines (as the job machine's is).
 
 Push the videos once, estimate (refuse or stop for a dry run), choose the voice once, plan one item per
-line, then a Distributed Map runs each line as a job execution of its own (``states:startExecution.sync:2``,
+line, send the lines' generations as sync. labs batches when the campaign asks for it and wait for them
+to end, then a Distributed Map runs each line as a job execution of its own (``states:startExecution.sync:2``,
 named by the campaign and the line) at most ``maxConcurrency`` at a time, and the report ends it. A line
 that fails is the line's failure (its job records it); the Map goes on.
 
@@ -84,7 +85,15 @@ def definition() -> dict[str, Any]:
             "ResultPath": field("error"),
             "Next": REPORT,
         },
-        "Plan lines": operation(CampaignOperation.PLAN, "Run lines"),
+        "Plan lines": operation(CampaignOperation.PLAN, "Batches done?"),
+        "Batches done?": {
+            "Type": "Choice",
+            "Comment": "A campaign through sync. labs' Batch API waits for its batches; the lines then only store.",
+            "Choices": [is_true(field("batches_done"), "Run lines")],
+            "Default": "Run batches",
+        },
+        "Run batches": operation(CampaignOperation.BATCH, "Wait for batches"),
+        "Wait for batches": wait(field("batch_wait_seconds"), "Batches done?"),
         "Run lines": {
             "Type": "Map",
             "Comment": "Each line a job execution; the generation-slot lease keeps the plan's limit across "

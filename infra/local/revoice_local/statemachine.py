@@ -262,7 +262,11 @@ def definition() -> dict[str, Any]:
         "Generation slots stayed busy": gave_up(GivenUp.GENERATION_SLOTS_BUSY, Step.LIPSYNC),
         "Callback or poll?": {
             "Type": "Choice",
-            "Choices": [is_true(path("awaits_callback"), "Wait for callback")],
+            "Comment": "A generation already ended (one a campaign's batch ran) needs neither.",
+            "Choices": [
+                is_true(path("generation", "done"), "Lip-sync done?"),
+                is_true(path("awaits_callback"), "Wait for callback"),
+            ],
             "Default": "Wait for lip-sync",
         },
         "Wait for callback": token_task(

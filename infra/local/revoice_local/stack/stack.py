@@ -60,6 +60,7 @@ LOCAL_PARAMETERS = {
     "SyncReadTimeoutSeconds": 4,
     "NotifyTrustedHosts": "127.0.0.1,localhost",  # the local receivers are on loopback, over http
     "NotifyRetrySeconds": 20,
+    "SyncBatchPollSeconds": 1,
 }
 
 
