@@ -205,6 +205,13 @@ def test_campaign_submit_wait_shows_a_progress_bar_and_ends_on_its_report(
     campaign_id = done.stdout.split()[1]
     status = revoice("campaign", "status", campaign_id, "--json", state=local_stack)
     assert json.loads(status.stdout)["succeeded"] == 4
+    again = revoice("campaign", "retry", campaign_id, "--wait", state=local_stack)  # nothing failed: none re-run
+    assert again.returncode == 0, again.stderr
+    assert f"Campaign {campaign_id} runs again" in again.stdout
+    assert f"Campaign {campaign_id} SUCCEEDED" in again.stdout
+    unknown = revoice("campaign", "retry", "no-such-campaign", state=local_stack)
+    assert unknown.returncode == 1
+    assert "no campaign no-such-campaign" in unknown.stderr
 
 
 def test_a_bad_campaign_file_is_refused_before_anything_is_uploaded(

@@ -9,6 +9,7 @@ import httpx
 
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import Jobs
+from tests.waiting import wait_until
 
 LINE = "Started over HTTP."
 
@@ -136,3 +137,30 @@ def test_two_concurrent_requests_with_one_key_and_different_bodies_start_one_job
             )
         )
     assert sorted(a.status_code for a in answers) == [202, 409]
+
+
+def test_a_campaign_posted_with_lines_runs_each_line_and_a_retry_or_a_bad_line_starts_nothing_more(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    source = jobs.put_video("speaker")
+    body = {"source": source, "lines": [{"script": f"Hello {name}.", "output_name": name} for name in ("ada", "bob")]}
+    key = {"idempotency-key": f"{jobs.prefix}-campaign"}
+    with _client(stack) as client:
+        bad = client.post("/jobs", json={"source": source, "lines": [{"script": "Fine."}, {"model": "lipsync-99"}]})
+        first = client.post("/jobs", json=body, headers=key)
+        again = client.post("/jobs", json=body, headers=key)
+        other = client.post("/jobs", json={**body, "max_cost": 5}, headers=key)
+        assert first.status_code == 202, first.text
+        campaign_id = first.json()["jobId"]
+        wait_until(
+            lambda: stack.read_json(f"results/{campaign_id}/summary.json"), what="the campaign's end", within=120
+        )
+        status = client.get(f"/jobs/{campaign_id}").json()
+    assert bad.status_code == 400
+    assert bad.json()["errorCode"] == "invalid_campaign"
+    assert [(p["line"], p["field"]) for p in bad.json()["problems"]] == [(2, "script"), (2, "model")]
+    assert (again.status_code, again.json()["jobId"], again.json()["created"]) == (202, campaign_id, False)
+    assert other.status_code == 409
+    assert status["status"] == "SUCCEEDED", status
+    assert status["campaign"]["succeeded"] == 2
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=f"results/{campaign_id}/ada/output.mp4")

@@ -19,10 +19,30 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from revoice.handlers.runtime import Bucket, Jobs, Machine, RunDefaults, executions, jobs, logger, secret, store, traced
+from revoice.handlers.runtime import (
+    Bucket,
+    Campaigns,
+    Jobs,
+    Machine,
+    RunDefaults,
+    executions,
+    jobs,
+    logger,
+    secret,
+    store,
+    traced,
+)
 from revoice.pipeline.errors import JobInputError, TransientStepError
 from revoice.pipeline.job_id import is_job_id
-from revoice.pipeline.jobs_api import IdempotencyConflict, describe_job, recent_jobs, submit_job, upload_form
+from revoice.pipeline.jobs_api import (
+    CampaignRefused,
+    IdempotencyConflict,
+    describe_job,
+    recent_jobs,
+    submit_campaign,
+    submit_job,
+    upload_form,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 UPLOAD_SECONDS = 900  # a browser upload must start within 15 minutes of being handed out
@@ -30,7 +50,7 @@ RECENT_LIMIT = 25
 app = APIGatewayHttpResolver()
 
 
-class Settings(Bucket, Jobs, Machine, RunDefaults):
+class Settings(Bucket, Campaigns, Jobs, Machine, RunDefaults):
     """The API function's environment."""
 
     api_token_secret_arn: str
@@ -67,6 +87,17 @@ def _forbidden(_: Exception) -> Response[str]:
 @app.exception_handler(JobInputError)
 def _bad_input(error: JobInputError) -> Response[str]:
     return _answer(400, errorCode=error.code, message=error.reason)
+
+
+@app.exception_handler(CampaignRefused)
+def _campaign_refused(refused: CampaignRefused) -> Response[str]:
+    document = refused.document
+    return _answer(
+        400,
+        errorCode=document.get("errorCode", "invalid_campaign"),
+        message=document.get("reason", ""),
+        problems=document.get("problems", []),
+    )
 
 
 @app.exception_handler(IdempotencyConflict)
@@ -185,16 +216,30 @@ def start() -> Response[str]:
     config = settings.run
     if settings.webhooks_enabled and config.webhook_url is None:
         config = config.model_copy(update={"webhook_url": f"{_base_url()}/webhooks/sync"})
-    submitted = submit_job(
-        body,
-        app.current_event.headers.get("idempotency-key"),
-        store=store(settings.jobs_bucket),
-        executions=executions(settings),
-        jobs=jobs(settings),
-        config=config,
-    )
+    key = app.current_event.headers.get("idempotency-key")
+    campaigns = settings.campaigns()
+    if "lines" in body and campaigns is not None:
+        submitted = submit_campaign(
+            body,
+            key,
+            store=store(settings.jobs_bucket),
+            campaigns=campaigns,
+            jobs=jobs(settings),
+            config=config,
+            max_concurrency=settings.campaign_concurrency,
+            batch=settings.sync_batch,
+        )
+    else:
+        submitted = submit_job(
+            body,
+            key,
+            store=store(settings.jobs_bucket),
+            executions=executions(settings),
+            jobs=jobs(settings),
+            config=config,
+        )
     logger.set_correlation_id(submitted.job_id)
-    logger.info("job submitted over HTTP", extra={"new_job": submitted.created})
+    logger.info("submitted over HTTP", extra={"new_job": submitted.created, "campaign": "lines" in body})
     current = describe_job(submitted.job_id, jobs=jobs(settings), store=store(settings.jobs_bucket)) or {}
     return _answer(
         202,

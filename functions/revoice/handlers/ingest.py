@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from revoice.handlers.events import S3Event
 from revoice.handlers.runtime import (
+    Campaigns,
     EventBus,
     Jobs,
     Machine,
@@ -22,25 +23,13 @@ from revoice.handlers.runtime import (
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key, error_key
-from revoice.pipeline.ports import Executions
 
 
-class Settings(EventBus, Jobs, Machine, RunDefaults):
+class Settings(Campaigns, EventBus, Jobs, Machine, RunDefaults):
     """The ingest function's environment."""
-
-    campaign_state_machine_arn: str | None = None
-    plan_concurrency: int = 6
-    sync_batch: bool = False  # campaigns through sync. labs' Batch API unless their file says otherwise
 
 
 settings = Settings.load()
-CAMPAIGN_AHEAD = 2  # lines in flight per generation slot: one generating, one ready to take the slot at once
-
-
-def _campaigns() -> Executions | None:
-    if settings.campaign_state_machine_arn is None:
-        return None
-    return executions(Machine(state_machine_arn=settings.campaign_state_machine_arn))
 
 
 @record_step(Step.INGEST)
@@ -60,8 +49,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             executions=executions(settings),
             jobs=jobs(settings),
             config=settings.run,
-            campaigns=_campaigns(),
-            campaign_concurrency=CAMPAIGN_AHEAD * settings.plan_concurrency,
+            campaigns=settings.campaigns(),
+            campaign_concurrency=settings.campaign_concurrency,
             campaign_batch=settings.sync_batch,
         )
         if outcome.error is not None:

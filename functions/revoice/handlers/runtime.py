@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from revoice.pipeline.contract import Step
+from revoice.pipeline.contract import CAMPAIGN_AHEAD, Step
 from revoice.pipeline.state import RunConfig
 
 if TYPE_CHECKING:
@@ -88,6 +88,23 @@ class Callbacks(FunctionSettings):
 
 class Machine(FunctionSettings):
     state_machine_arn: str
+
+
+class Campaigns(FunctionSettings):
+    """Where campaigns start (the ingest door and ``POST /jobs`` with lines)."""
+
+    campaign_state_machine_arn: str | None = None
+    plan_concurrency: int = 6
+    sync_batch: bool = False  # campaigns through sync. labs' Batch API unless their file says otherwise
+
+    @property
+    def campaign_concurrency(self) -> int:
+        return CAMPAIGN_AHEAD * self.plan_concurrency
+
+    def campaigns(self) -> Executions | None:
+        if self.campaign_state_machine_arn is None:
+            return None
+        return executions(Machine(state_machine_arn=self.campaign_state_machine_arn))
 
 
 class EventBus(FunctionSettings):

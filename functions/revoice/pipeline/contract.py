@@ -51,6 +51,9 @@ class LipsyncOperation(StrEnum):
     AWAIT_CALLBACK = "awaitCallback"  # park a task token for the completion webhook
 
 
+CAMPAIGN_AHEAD = 2  # a campaign's lines in flight per generation slot: one generating, one ready to take it
+
+
 class CampaignOperation(StrEnum):
     """The campaign function's operations, in the order the campaign state machine asks for them."""
 

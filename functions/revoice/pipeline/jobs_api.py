@@ -85,6 +85,72 @@ def submit_job(
     return Submitted(job_id, created=started is not None)
 
 
+API_CAMPAIGNS = "api/campaigns/"  # a campaign sent to POST /jobs, kept as the file it would have been
+
+
+class CampaignRefused(Exception):
+    """A campaign sent to ``POST /jobs`` that starts nothing: its code, reason and every problem by line."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        super().__init__(document.get("reason"))
+        self.document = document
+
+
+def submit_campaign(
+    body: dict[str, Any],
+    idempotency_key: str | None,
+    *,
+    store: ObjectStore,
+    campaigns: Executions,
+    jobs: JobRecords,
+    config: RunConfig,
+    max_concurrency: int,
+    batch: bool,
+) -> Submitted:
+    """``POST /jobs`` with ``lines``: the campaign checked whole (a bad one is refused with every problem by
+    line, nothing kept), kept in the bucket as the JSON manifest it would have been in ``inbox/``, and
+    started as one dropped there is. A retry with the same Idempotency-Key and body answers the same
+    campaign; the same key with another body is a conflict."""
+    from revoice.pipeline.campaign import CampaignInvalid, read_campaign  # only campaigns need them
+    from revoice.pipeline.campaign_run import start_campaign
+
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise JobInputError("invalid_idempotency_key", "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]")
+    raw = json.dumps(body, sort_keys=True).encode()
+    try:
+        read_campaign(raw, "json", {})
+    except CampaignInvalid as invalid:
+        raise CampaignRefused(
+            {"errorCode": invalid.code, "reason": invalid.reason, "problems": invalid.problems}
+        ) from None
+    seed = f"key:{idempotency_key}" if idempotency_key else f"request:{uuid.uuid4()}"
+    key = f"{API_CAMPAIGNS}{hashlib.sha256(seed.encode()).hexdigest()[:32]}.json"
+    earlier = store.read_json(key)
+    if earlier is not None and earlier != json.loads(raw):
+        raise IdempotencyConflict(f"Idempotency-Key {idempotency_key} was used with a different body")
+    if earlier is None:
+        store.put_json(key, json.loads(raw))
+    info = store.head(key)
+    assert info is not None
+    campaign_id = job_id_for(store.bucket, key, info.etag)
+    if earlier is not None and jobs.get(campaign_id) is not None:
+        return Submitted(campaign_id, created=False)
+    outcome = start_campaign(
+        key,
+        info.etag,
+        info,
+        store=store,
+        executions=campaigns,
+        jobs=jobs,
+        config=config,
+        max_concurrency=max_concurrency,
+        batch=batch,
+    )
+    if outcome.status == "rejected":
+        raise CampaignRefused(outcome.error or {"errorCode": "invalid_campaign", "reason": outcome.reason})
+    return Submitted(campaign_id, created=outcome.status == "started")
+
+
 def describe_job(
     job_id: str, *, jobs: JobRecords, store: ObjectStore, link_seconds: int | None = None
 ) -> dict[str, Any] | None:

@@ -41,9 +41,48 @@ def submit_campaign(target: Target, source: str, lines: Path, *, max_cost: float
     return job_id_for(target.bucket, key, answer["ETag"].strip('"'))
 
 
+def retry_campaign(target: Target, campaign_id: str) -> str:
+    """Drop the campaign's own file again, byte for byte with its metadata: the same campaign, whose run
+    starts only the lines that did not succeed. Its id."""
+    record = _row(target, campaign_id)
+    if record.get("kind") != "campaign":
+        raise JobNotFound(f"no campaign {campaign_id}")
+    if record.get("status") not in ENDED:
+        raise ValueError(f"campaign {campaign_id} is still {record.get('status')}: retry it once it has ended")
+    key = str(record["triggerKey"])
+    if not key.startswith(layout.INBOX):
+        raise ValueError(
+            f"campaign {campaign_id} was sent over HTTP ({key}), not dropped in {layout.INBOX}: send it again with "
+            "POST /jobs"
+        )
+    s3 = target.client("s3")
+    dropped = s3.get_object(Bucket=target.bucket, Key=key)
+    answer = s3.put_object(
+        Bucket=target.bucket,
+        Key=key,
+        Body=dropped["Body"].read(),
+        Metadata=dropped.get("Metadata", {}),
+        ContentType=dropped.get("ContentType", "application/octet-stream"),
+    )
+    again = job_id_for(target.bucket, key, answer["ETag"].strip('"'))
+    if again != campaign_id:  # the same bytes under the bucket's SSE-S3 keep their ETag, so their campaign
+        raise RuntimeError(f"the file dropped again became campaign {again}, not {campaign_id}")
+    runs, deadline = int(record.get("attempts") or 0), time.monotonic() + APPEAR_WITHIN
+    while int(_row(target, campaign_id).get("attempts") or 0) <= runs:  # until the stack's ingest claims the run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"campaign {campaign_id} did not start again within {APPEAR_WITHIN:.0f}s")
+        time.sleep(0.25)
+    return campaign_id
+
+
+def _row(target: Target, campaign_id: str) -> dict[str, Any]:
+    table = target.table(target.jobs_table)
+    return dict(table.get_item(Key={"jobId": campaign_id}, ConsistentRead=True).get("Item") or {})
+
+
 def campaign_status(target: Target, campaign_id: str) -> dict[str, Any]:
-    record = target.table(target.jobs_table).get_item(Key={"jobId": campaign_id}, ConsistentRead=True).get("Item")
-    if record is None:
+    record = _row(target, campaign_id)
+    if not record:
         raise JobNotFound(f"no campaign {campaign_id}")
     store = S3ObjectStore(target.bucket, target.client("s3"))
     jobs = JobTable(target.table(target.jobs_table))

@@ -143,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--dry-run", action="store_true", help="check and estimate only; start nothing")
     start.add_argument("--wait", action="store_true", help="follow it with a progress bar until it ends")
     start.set_defaults(run=_campaign_submit)
+    again = campaign_commands.add_parser("retry", parents=[common], help="run a campaign's failed lines again")
+    again.add_argument("campaign", help="the campaign id")
+    again.add_argument("--wait", action="store_true", help="follow it with a progress bar until it ends")
+    again.set_defaults(run=_campaign_retry)
     follow = campaign_commands.add_parser("status", parents=[common], help="how far a campaign is")
     follow.add_argument("campaign", help="the campaign id (what submit printed)")
     follow.add_argument("--wait", action="store_true", help="follow it with a progress bar until it ends")
@@ -309,6 +313,15 @@ def _campaign_submit(args: argparse.Namespace) -> int:
     target = _target(args)
     campaign_id = submit_campaign(target, args.source, args.lines, max_cost=args.max_cost, dry_run=args.dry_run)
     print(json.dumps({"campaignId": campaign_id}) if args.json else f"Campaign {campaign_id}", flush=True)
+    return _campaign_follow(target, campaign_id) if args.wait else 0
+
+
+def _campaign_retry(args: argparse.Namespace) -> int:
+    from revoice_local.campaign_cli import retry_campaign
+
+    target = _target(args)
+    campaign_id = retry_campaign(target, args.campaign)
+    print(json.dumps({"campaignId": campaign_id}) if args.json else f"Campaign {campaign_id} runs again", flush=True)
     return _campaign_follow(target, campaign_id) if args.wait else 0
 
 
