@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from tests.bench.campaign_runs import campaign, campaign_scale
+from tests.bench.campaign_runs import campaign, campaign_batch, campaign_scale
 from tests.bench.rows import ROOT, Row, row, table, write
 from tests.bench.stack_runs import batch, latency_and_transitions
 
@@ -115,7 +115,17 @@ def demo() -> list[Row]:
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or ["transfer", "memory", "batch", "latency", "cold", "demo", "campaign", "campaign_scale"]
+    chosen = sys.argv[1:] or [
+        "transfer",
+        "memory",
+        "batch",
+        "latency",
+        "cold",
+        "demo",
+        "campaign",
+        "campaign_batch",
+        "campaign_scale",
+    ]
     runs: dict[str, Callable[[], list[Row]]] = {
         "transfer": transfer,
         "memory": push_per_memory_size,
@@ -124,6 +134,7 @@ def main() -> None:
         "cold": cold_start,
         "demo": demo,
         "campaign": campaign,
+        "campaign_batch": campaign_batch,
         "campaign_scale": campaign_scale,
     }
     saved = ROOT / "build" / "bench"

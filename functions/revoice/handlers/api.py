@@ -43,6 +43,7 @@ from revoice.pipeline.jobs_api import (
     submit_job,
     upload_form,
 )
+from revoice.pipeline.ports import Executions
 
 MAX_BODY_BYTES = 64 * 1024
 UPLOAD_SECONDS = 900  # a browser upload must start within 15 minutes of being handed out
@@ -60,6 +61,11 @@ class Settings(Bucket, Campaigns, Jobs, Machine, RunDefaults):
 
 
 settings = Settings.load()
+
+
+def _campaigns() -> Executions | None:
+    machine = settings.campaign_machine()
+    return None if machine is None else executions(machine)
 
 
 class Unauthenticated(Exception):
@@ -217,7 +223,7 @@ def start() -> Response[str]:
     if settings.webhooks_enabled and config.webhook_url is None:
         config = config.model_copy(update={"webhook_url": f"{_base_url()}/webhooks/sync"})
     key = app.current_event.headers.get("idempotency-key")
-    campaigns = settings.campaigns()
+    campaigns = _campaigns()
     if "lines" in body and campaigns is not None:
         submitted = submit_campaign(
             body,

@@ -23,6 +23,7 @@ from revoice.handlers.runtime import (
 from revoice.pipeline.contract import Step
 from revoice.pipeline.ingest import ingest_object
 from revoice.pipeline.layout import decode_event_key, error_key
+from revoice.pipeline.ports import Executions
 
 
 class Settings(Campaigns, EventBus, Jobs, Machine, RunDefaults):
@@ -30,6 +31,11 @@ class Settings(Campaigns, EventBus, Jobs, Machine, RunDefaults):
 
 
 settings = Settings.load()
+
+
+def _campaigns() -> Executions | None:
+    machine = settings.campaign_machine()
+    return None if machine is None else executions(machine)
 
 
 @record_step(Step.INGEST)
@@ -49,7 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             executions=executions(settings),
             jobs=jobs(settings),
             config=settings.run,
-            campaigns=settings.campaigns(),
+            campaigns=_campaigns(),
             campaign_concurrency=settings.campaign_concurrency,
             campaign_batch=settings.sync_batch,
         )

@@ -101,10 +101,11 @@ class Campaigns(FunctionSettings):
     def campaign_concurrency(self) -> int:
         return CAMPAIGN_AHEAD * self.plan_concurrency
 
-    def campaigns(self) -> Executions | None:
+    def campaign_machine(self) -> Machine | None:
+        """The campaign state machine, for ``executions`` (the handler's own, which tests replace)."""
         if self.campaign_state_machine_arn is None:
             return None
-        return executions(Machine(state_machine_arn=self.campaign_state_machine_arn))
+        return Machine(state_machine_arn=self.campaign_state_machine_arn)
 
 
 class EventBus(FunctionSettings):

@@ -49,6 +49,15 @@ class RequestModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+class StatusAnswer(ApiModel):
+    """A job-like answer (a TTS job, a generation, a batch): its ``status`` read in upper case."""
+
+    @field_validator("status", mode="before", check_fields=False)
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class ErrorBody(ApiModel):
     status_code: int | None = None
     error_code: str | None = Field(default=None, validation_alias=AliasChoices("errorCode", "error_code"))
@@ -125,7 +134,7 @@ class ClonedVoice(ApiModel):
         return Voice(id=self.id, name=self.name, provider="elevenlabs", internal_voice_id=self.internal_voice_id)
 
 
-class TtsJob(ApiModel):
+class TtsJob(StatusAnswer):
     """Any of the three documented TTS answers, normalised.
 
     ``endpoint`` records where to poll: ``jobs`` for ``/v2/tts/jobs/{id}``, ``tts`` for the seed's
@@ -152,11 +161,6 @@ class TtsJob(ApiModel):
             if code and not (data.get("errorCode") or data.get("error_code")):
                 data["errorCode"] = str(code)
         return data
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     @property
     def finished(self) -> bool:
@@ -215,7 +219,7 @@ class GenerateRequest(RequestModel):
         return value
 
 
-class Generation(ApiModel):
+class Generation(StatusAnswer):
     id: str
     status: str
     created_at: str | None = None
@@ -229,11 +233,6 @@ class Generation(ApiModel):
     error: str | None = None
     error_code: str | None = Field(default=None, validation_alias=AliasChoices("errorCode", "error_code"))
     synthesized_audio_url: str | None = None
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     @property
     def finished(self) -> bool:
@@ -273,18 +272,13 @@ class BatchMetrics(ApiModel):
     pending_count: int = Field(default=0, validation_alias=AliasChoices("pending_count", "pendingCount"))
 
 
-class Batch(ApiModel):
+class Batch(StatusAnswer):
     id: str = ""  # a dry run answers only {"status": "VALIDATED"}
     status: str
     created_at: str | None = Field(default=None, validation_alias=AliasChoices("created_at", "createdAt"))
     metrics: BatchMetrics = BatchMetrics()
     output_url: str | None = Field(default=None, validation_alias=AliasChoices("outputUrl", "output_url"))
     webhook_url: str | None = Field(default=None, validation_alias=AliasChoices("webhookUrl", "webhook_url"))
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     @property
     def finished(self) -> bool:
