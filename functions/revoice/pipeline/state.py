@@ -145,6 +145,12 @@ class JobState(Section):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def prepared(self) -> bool:
+        """Its videos pushed and its voice chosen already (a campaign line: its campaign did both once)."""
+        return self.assets is not None and self.voice is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def speech_in_generation(self) -> bool:
         """The script goes into the generate request as text: sync. labs synthesizes it there."""
         return self.manifest.speech == "text"

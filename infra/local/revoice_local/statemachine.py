@@ -205,8 +205,9 @@ def definition() -> dict[str, Any]:
         "Fetch sources?": {
             "Type": "Choice",
             "Comment": "Sources named by https URL (POST /jobs) are copied into the bucket first, by a step of "
-            "the job: the HTTP request has answered long before.",
-            "Choices": [is_true(path("needs_fetch"), "Fetch sources")],
+            "the job: the HTTP request has answered long before. A campaign line comes with its videos pushed and "
+            "its voice chosen: on to its speech.",
+            "Choices": [is_true(path("needs_fetch"), "Fetch sources"), is_true(path("prepared"), "Speech or text?")],
             "Default": "Push media",
         },
         "Fetch sources": task(Step.FETCH, "Push media"),
