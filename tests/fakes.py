@@ -18,7 +18,7 @@ import pytest
 
 from revoice.pipeline.clock import stamp
 from revoice.pipeline.outcome import JobOutcome
-from revoice.pipeline.ports import CallbackRow, ObjectForbidden, ObjectInfo, Waiter
+from revoice.pipeline.ports import CallbackRow, ObjectForbidden, ObjectInfo, QueuedLine, Waiter
 from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
 from tests.fake_sync import FakeSyncLabs
@@ -144,13 +144,18 @@ class MemoryJobs:
     def started_as(self, job_id: str, execution_arn: str) -> None:
         self._set(job_id, executionArn=execution_arn)
 
-    def line_queued(self, job_id: str, trigger_key: str, source: str, execution_arn: str, campaign_id: str) -> None:
-        record = self.records.setdefault(job_id, {"jobId": job_id, "listedAt": ""})
-        for cleared in ("errorCode", "reason", "errorKey", "finishedAt", "resultKey"):
-            record.pop(cleared, None)
-        attempts = int(record.get("attempts", 0)) + 1
-        self._set(job_id, status="RUNNING", step="queued", triggerKey=trigger_key, source=source, attempts=attempts)
-        self._set(job_id, executionArn=execution_arn, campaignId=campaign_id, startedAt=stamp())
+    def lines_queued(self, lines: list[QueuedLine]) -> None:
+        for line in lines:
+            record = self.records.setdefault(line.job_id, {"jobId": line.job_id, "listedAt": ""})
+            for cleared in ("errorCode", "reason", "errorKey", "finishedAt", "resultKey"):
+                record.pop(cleared, None)
+            attempts = int(record.get("attempts", 0)) + 1
+            self._set(line.job_id, status="RUNNING", step="queued", triggerKey=line.trigger_key, source=line.source)
+            self._set(line.job_id, attempts=attempts, executionArn=line.execution_arn, campaignId=line.campaign_id)
+            self._set(line.job_id, startedAt=stamp())
+
+    def get_many(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {job_id: dict(self.records[job_id]) for job_id in job_ids if job_id in self.records}
 
     def holding_voice(self, job_id: str, voice_id: str) -> None:
         self._set(job_id, voiceId=voice_id)

@@ -27,6 +27,7 @@ from revoice.pipeline.ingest import IngestOutcome, checked_video, job_config, re
 from revoice.pipeline.job_id import job_id_for
 from revoice.pipeline.layout import CAMPAIGN_SUFFIXES
 from revoice.pipeline.manifest import JobManifest, decoded
+from revoice.pipeline.ports import QueuedLine
 from revoice.pipeline.push import push_video
 from revoice.pipeline.state import Assets, JobRef, JobState, PushedVideo, RunConfig, Section, VoiceState
 from revoice.pipeline.voice import release_voice
@@ -163,12 +164,16 @@ def plan_lines(state: CampaignState, *, store: ObjectStore, jobs: JobRecords, ex
     assert state.job.voice is not None
     voice = state.job.voice.model_copy(update={"held": False, "cloned": False, "ephemeral": False})
     items: list[dict[str, Any]] = []
+    queued: list[QueuedLine] = []
     campaign_id = state.campaign_id
     for line, record in _lines_to_run(state, store, jobs):
         attempt = int(record.get("attempts") or 0) + 1
         name = line.job_id if attempt == 1 else f"{line.job_id[:75]}-r{attempt}"  # a name is used once
         items.append({"executionName": name, "state": _line_state(line, state, voice, attempt).wire()})
-        jobs.line_queued(line.job_id, state.job.job.key, line.manifest.source, executions.arn_of(name), campaign_id)
+        queued.append(
+            QueuedLine(line.job_id, state.job.job.key, line.manifest.source, executions.arn_of(name), campaign_id)
+        )
+    jobs.lines_queued(queued)
     store.put_json(state.items_key, items)
     jobs.entered(state.campaign_id, Step.LIPSYNC)
     state.batches_done = not state.batch
@@ -182,8 +187,7 @@ def report(
     back, the campaign's row ended."""
     rows, counts = [], {"SUCCEEDED": 0, "FAILED": 0, "NOT RUN": 0}
     per_video = state.estimate.by_video if state.estimate else {}
-    for line in read_lines(state.campaign_id, store):
-        record = jobs.get(line.job_id) or {}
+    for line, record in _with_rows(read_lines(state.campaign_id, store), jobs):
         status = str(record.get("status") or "NOT RUN")
         status = status if status in counts else "FAILED"  # a line still RUNNING when its Map item ended
         counts[status] += 1
@@ -268,8 +272,14 @@ def _end_row(state: CampaignState, summary: dict[str, Any], jobs: JobRecords, st
 def _lines_to_run(state: CampaignState, store: ObjectStore, jobs: JobRecords) -> list[tuple[Line, dict[str, Any]]]:
     """The lines not yet succeeded, each with its job row (empty before its first run): a file dropped
     again runs only what failed (or never ran)."""
-    rows = ((line, jobs.get(line.job_id) or {}) for line in read_lines(state.campaign_id, store))
+    rows = _with_rows(read_lines(state.campaign_id, store), jobs)
     return [(line, record) for line, record in rows if record.get("status") != "SUCCEEDED"]
+
+
+def _with_rows(lines: list[Line], jobs: JobRecords) -> list[tuple[Line, dict[str, Any]]]:
+    """Each line with its job row (empty before its first run), read 100 at a time."""
+    rows = jobs.get_many([line.job_id for line in lines])
+    return [(line, rows.get(line.job_id, {})) for line in lines]
 
 
 def _video(line: Line, state: CampaignState) -> str:
@@ -403,8 +413,7 @@ def progress(campaign_id: str, *, store: ObjectStore, jobs: JobRecords) -> dict[
     """How far a campaign's lines are: done, failed, in flight, waiting (what ``GET /jobs/{id}`` and
     ``revoice campaign status`` show), and its report's keys once written."""
     counts = {"succeeded": 0, "failed": 0, "running": 0, "waiting": 0}
-    for line in read_lines(campaign_id, store):
-        record = jobs.get(line.job_id) or {}
+    for _, record in _with_rows(read_lines(campaign_id, store), jobs):
         status, step = record.get("status"), record.get("step")
         if status == "SUCCEEDED":
             counts["succeeded"] += 1

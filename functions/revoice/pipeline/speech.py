@@ -1,10 +1,15 @@
 """The speech step: text-to-speech of the script in the job's voice, started once and checked on.
 
-The TTS request's Idempotency-Key is the job id, so a retried start finds the same TTS job.
+The TTS request's Idempotency-Key is the job id, so a retried start finds the same TTS job. Speech is
+usually ready within seconds, so the step that starts it checks again every half second for as long as
+the state machine would wait before its first check: a quick TTS goes on at once, without the Wait state
+and the second invocation (and their transitions) a slower one still takes.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from revoice.pipeline.clock import now
@@ -19,7 +24,10 @@ if TYPE_CHECKING:
     from revoice.pipeline.ports import SyncApi
 
 
-def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords) -> JobState:
+INLINE_CHECK_SECONDS = 0.5
+
+
+def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords, pause: Callable[[float], None] = time.sleep) -> JobState:
     """Start text-to-speech in the job's voice, or check on it; fail the job if it failed."""
     assert state.voice is not None
     try:
@@ -33,6 +41,11 @@ def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords) -> JobState:
                 similarity_boost=state.manifest.similarity_boost,
             )
             job = sync.start_tts(request, idempotency_key=state.job.request_key)
+            waited = 0.0
+            while not job.finished and waited + INLINE_CHECK_SECONDS <= state.config.tts_poll_seconds:
+                (time.sleep if pause is None else pause)(INLINE_CHECK_SECONDS)
+                waited += INLINE_CHECK_SECONDS
+                job = sync.get_tts(job)
         else:
             started = state.tts.started_at
             job = sync.get_tts(TtsJob(id=state.tts.id, status=state.tts.status, endpoint=state.tts.endpoint))

@@ -113,8 +113,11 @@ def _function_resource(self: Any) -> str:
 def _dynamodb_resource(self: Any) -> str:
     body = _body(self)
     table = body.get("TableName")
+    batch = body.get("RequestItems")
+    if table is None and isinstance(batch, dict) and len(batch) == 1:
+        table = next(iter(batch))  # BatchGetItem/BatchWriteItem on one table: AWS checks that table's ARN
     if not isinstance(table, str):
-        return "*"  # BatchWriteItem, TransactWriteItems...: several tables, checked as "*" by moto
+        return "*"  # several tables (TransactWriteItems...): checked as "*", stricter than AWS
     arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
     index = body.get("IndexName")
     return f"{arn}/index/{index}" if isinstance(index, str) else arn
