@@ -3,32 +3,22 @@ concurrently with the single-row write's semantics, and read back 100 at a time.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
-import boto3
 import pytest
 
 from revoice.aws.tables import JobTable
 from revoice.pipeline.ports import QueuedLine
-from revoice_local.stack.moto_server import LocalMotoServer
 
 
 @pytest.fixture(scope="module")
-def table() -> Iterator[Any]:
-    server = LocalMotoServer().start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    with mock.patch.dict(os.environ, env):
-        dynamodb = boto3.resource("dynamodb", endpoint_url=server.url)
-        yield dynamodb.create_table(
-            TableName="jobs",
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    server.stop()
+def table(dynamodb: Any) -> Any:
+    return dynamodb.create_table(
+        TableName="jobs",
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def _line(n: int) -> QueuedLine:

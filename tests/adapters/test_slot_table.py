@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import os
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
-import boto3
 import pytest
 
 from revoice.aws.tables import SlotTable
-from revoice_local.stack.moto_server import LocalMotoServer
 from tests.unit import test_slots as rules
 
 # Every rule that takes a lease runs here too, collected under this module with its lease_for fixture.
@@ -29,22 +24,16 @@ globals().update(
 
 
 @pytest.fixture(scope="module")
-def table() -> Iterator[Any]:
-    server = LocalMotoServer().start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    with mock.patch.dict(os.environ, env):
-        dynamodb = boto3.resource("dynamodb", endpoint_url=server.url)
-        created = dynamodb.create_table(
-            TableName="slots",
-            KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "slot", "AttributeType": "S"},
-                {"AttributeName": "entry", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield created
-    server.stop()
+def table(dynamodb: Any) -> Any:
+    return dynamodb.create_table(
+        TableName="slots",
+        KeySchema=[{"AttributeName": "slot", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "slot", "AttributeType": "S"},
+            {"AttributeName": "entry", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 _pools = itertools.count()
