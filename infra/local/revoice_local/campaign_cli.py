@@ -52,8 +52,9 @@ def retry_campaign(target: Target, campaign_id: str) -> str:
     key = str(record["triggerKey"])
     if not key.startswith(layout.INBOX):
         raise ValueError(
-            f"campaign {campaign_id} was sent over HTTP ({key}), not dropped in {layout.INBOX}: send it again with "
-            "POST /jobs"
+            f"campaign {campaign_id} was sent over HTTP ({key}), not dropped in {layout.INBOX}: its failed lines "
+            "cannot be run again on their own; POST /jobs with a new Idempotency-Key starts a new campaign of "
+            "every line"
         )
     s3 = target.client("s3")
     dropped = s3.get_object(Bucket=target.bucket, Key=key)
