@@ -100,7 +100,10 @@ def test_a_job_with_a_url_source_is_answered_at_once_and_fetched_by_its_first_st
     stack.sfn.stop_execution(executionArn=stack.execution_arn(job_id), error="Test", cause="no network here")
     end = stack.wait_for_job(job_id)
     assert end.error is not None
-    assert (end.error["step"], end.error["errorCode"]) == ("fetch", "execution_aborted")
+    assert end.error["step"] == "fetch"
+    # Stopped while its failed fetch waits out a Retry's backoff, moto's interpreter may end the execution
+    # FAILED rather than ABORTED (seen once in 4 suite runs); either way the job ended at the fetch step.
+    assert end.error["errorCode"] in ("execution_aborted", "execution_failed")
 
 
 def test_a_request_past_the_http_apis_30_seconds_is_answered_503_and_its_retry_finds_the_job(
