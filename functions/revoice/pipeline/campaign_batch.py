@@ -12,7 +12,6 @@ Nothing here is sent twice: a batch whose answer was lost is looked for before a
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +59,9 @@ def run_batches(state: CampaignState, *, store: ObjectStore, sync: SyncApi, limi
     items: list[dict[str, Any]] = store.read_json(state.items_key) or []
     if not state.batches:
         state.batches = _split(items, state, limits)
-        store.put_json(state.items_key, items)
         if not state.batches:
             return _finish(state, limits)
+        store.put_json(state.items_key, items)  # each line marked with its batch
     for batch in state.batches:
         if batch.done:
             continue
@@ -94,12 +93,12 @@ def _split(items: list[dict[str, Any]], state: CampaignState, limits: BatchLimit
     batches: list[SyncBatch] = []
     size = 0
     for item in fit:
-        request = json.dumps(_request(item).line()).encode()
-        if not batches or batches[-1].lines >= limits.max_requests or size + len(request) + 1 > limits.max_bytes:
+        request = len(_request(item).jsonl())
+        if not batches or batches[-1].lines >= limits.max_requests or size + request > limits.max_bytes:
             batches.append(SyncBatch(number=len(batches), lines=0))
             size = 0
         batches[-1].lines += 1
-        size += len(request) + 1
+        size += request
         item[BATCH_FIELD] = batches[-1].number
     if len(batches) > 1 and batches[-1].lines < limits.min_requests:  # the remainder runs one by one
         for item in fit:

@@ -126,10 +126,10 @@ def submit_campaign(
     seed = f"key:{idempotency_key}" if idempotency_key else f"request:{uuid.uuid4()}"
     key = f"{API_CAMPAIGNS}{hashlib.sha256(seed.encode()).hexdigest()[:32]}.json"
     earlier = store.read_json(key)
-    if earlier is not None and earlier != json.loads(raw):
+    if earlier is not None and earlier != body:
         raise IdempotencyConflict(f"Idempotency-Key {idempotency_key} was used with a different body")
     if earlier is None:
-        store.put_json(key, json.loads(raw))
+        store.put_json(key, body)
     info = store.head(key)
     assert info is not None
     campaign_id = job_id_for(store.bucket, key, info.etag)

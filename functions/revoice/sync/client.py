@@ -7,7 +7,6 @@ that never carries it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -317,7 +316,7 @@ class SyncClient(Transport):
         """Submit generations as one batch (``multipart``: the ``.jsonl`` as ``input``). Sent once, never
         retried here: a batch is not idempotent, and a lost answer may still have created one (the caller
         looks for it with :meth:`list_batches`). Plans without the Batch API answer 402."""
-        body = "".join(json.dumps(request.line(), separators=(",", ":")) + "\n" for request in requests).encode()
+        body = b"".join(request.jsonl() for request in requests)
         form = _params(webhook_url=webhook_url, dry_run="true" if dry_run else "false")
         response, _ = self._send(
             lambda: self._api.post("/v2/batch", files={"input": ("batch.jsonl", body, "application/jsonl")}, data=form),

@@ -6,6 +6,7 @@ public docs and SDKs disagree on details; requests are strict and serialised in 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal, get_args
 
@@ -260,8 +261,10 @@ class BatchRequest(BaseModel):
     request_id: str
     payload: GenerateRequest
 
-    def line(self) -> dict[str, Any]:
-        return {"request_id": self.request_id, "endpoint": BATCH_ENDPOINT, "payload": self.payload.wire()}
+    def jsonl(self) -> bytes:
+        """The line as the batch file holds it (compact JSON and its newline): what the size limit counts."""
+        line = {"request_id": self.request_id, "endpoint": BATCH_ENDPOINT, "payload": self.payload.wire()}
+        return (json.dumps(line, separators=(",", ":")) + "\n").encode()
 
 
 class BatchMetrics(ApiModel):

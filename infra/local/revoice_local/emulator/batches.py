@@ -16,13 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from revoice.sync.webhook import sign
 from revoice_local import media
 from revoice_local.emulator.errors import ApiError
 from revoice_local.emulator.generations import OUTPUT_TTL_SECONDS, Generations
@@ -212,22 +210,8 @@ class Batches:
         """The batch's end, signed like a generation's, to its ``webhook_url``."""
         if batch.webhook_url is None:
             return
-        body = json.dumps(batch.public(self.org.generations, camel=True), separators=(",", ":")).encode()
-        entry: dict[str, Any] = {"batch": batch.id, "status": batch.status, "delivered": False}
-        try:
-            async with httpx.AsyncClient(timeout=self.org.config.webhook_timeout) as client:
-                answer = await client.post(
-                    batch.webhook_url,
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "Sync-Signature": sign(body, self.org.config.webhook_secret),
-                    },
-                )
-            entry.update(delivered=answer.is_success, answer=answer.status_code)
-        except httpx.HTTPError as exc:
-            entry["error"] = type(exc).__name__
-        self.org.webhook_log.append(entry)
+        document = batch.public(self.org.generations, camel=True)
+        await self.generations.post_signed(batch.webhook_url, document, {"batch": batch.id, "status": batch.status})
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -278,23 +278,26 @@ class Generations:
         late = faults.take("webhook", {"webhook_delay", "webhook_reorder"})
         if late is not None:
             await asyncio.sleep(late.delay)
-        body = json.dumps(record.webhook(), separators=(",", ":")).encode()
-        client = self._webhooks()
         for _ in range(copies):
-            entry: dict[str, Any] = {"generation": record.id, "status": record.status, "delivered": False}
-            try:
-                answer = await client.post(
-                    url,
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "Sync-Signature": sign(body, org.config.webhook_secret),
-                    },
-                )
-                entry.update(delivered=answer.is_success, answer=answer.status_code)
-            except httpx.HTTPError as exc:
-                entry["error"] = type(exc).__name__
-            org.webhook_log.append(entry)
+            await self.post_signed(url, record.webhook(), {"generation": record.id, "status": record.status})
+
+    async def post_signed(self, url: str, document: dict[str, Any], entry: dict[str, Any]) -> None:
+        """POST ``document`` as compact JSON signed with the org's webhook secret; log how it went."""
+        body = json.dumps(document, separators=(",", ":")).encode()
+        entry = {**entry, "delivered": False}
+        try:
+            answer = await self._webhooks().post(
+                url,
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "Sync-Signature": sign(body, self.org.config.webhook_secret),
+                },
+            )
+            entry.update(delivered=answer.is_success, answer=answer.status_code)
+        except httpx.HTTPError as exc:
+            entry["error"] = type(exc).__name__
+        self.org.webhook_log.append(entry)
 
     # -- reading ---------------------------------------------------------------------------------
 
