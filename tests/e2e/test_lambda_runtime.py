@@ -107,6 +107,26 @@ def test_the_memory_size_is_what_the_code_sees(stack: LocalStack) -> None:
     assert any("Memory Size: 384 MB" in line for line in lines)
 
 
+def _initialization_type(environment: Any) -> str:
+    """What Lambda's AWS_LAMBDA_INITIALIZATION_TYPE says in the environment's own process."""
+    variables = Path(f"/proc/{environment.pid}/environ").read_bytes().split(b"\0")
+    return next(v.decode().partition("=")[2] for v in variables if v.startswith(b"AWS_LAMBDA_INITIALIZATION_TYPE="))
+
+
+def test_an_environment_started_ahead_of_its_invocations_is_provisioned_and_serves_them(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    before = set(stack.runtime.environments())
+    stack.runtime.prewarm([stack.moto_function("VoiceFunction")])
+    (warmed,) = set(stack.runtime.environments()) - before
+    assert _initialization_type(warmed) == "provisioned-concurrency"
+    cold_before = stack.runtime.invocations.cold_starts[warmed.config.name]
+    end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE})
+    assert end.status == "SUCCEEDED"
+    assert stack.runtime.invocations.cold_starts[warmed.config.name] == cold_before  # the provisioned one served it
+    assert warmed in list(stack.runtime.environments())
+
+
 def _as_role(stack: LocalStack, logical_id: str) -> Any:
     """An S3 client with the credentials the function's execution environments get."""
     from revoice_local.stack import iam

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from revoice.handlers.runtime import FunctionSettings, Jobs, RunDefaults, SyncApi
+from revoice.handlers.runtime import Bucket, FunctionSettings, Jobs, RunDefaults, Slots, SyncApi
 from tests.handler_modules import PLAN, import_handler_module
 
 FUNCTIONS = PLAN.functions
@@ -71,3 +73,62 @@ def test_every_step_handler_is_measured(monkeypatch: pytest.MonkeyPatch) -> None
     for function in FUNCTIONS:
         _settings_of(function, monkeypatch)
     assert set(runtime.MEASURED_STEPS) == set(Step) - {Step.QUEUED, Step.DONE}
+
+
+class _Made:
+    """The clients ``provision`` asked the runtime for, by kind."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+        from revoice.handlers import runtime
+
+        self.made: list[str] = []
+
+        def making(kind: str) -> Any:
+            def make(*args: Any) -> object:
+                if fail:
+                    raise ConnectionError("no endpoint")
+                self.made.append(":".join((kind, *map(str, args))))
+                return object()
+
+            return make
+
+        monkeypatch.setattr(runtime, "_s3_client", making("s3"))
+        monkeypatch.setattr(runtime, "_dynamodb_table", making("table"))
+        monkeypatch.setattr(runtime, "_boto3_client", making("client"))
+        monkeypatch.setattr(runtime, "sync_client", lambda settings: making("sync")())
+
+
+class _Step(Bucket, Jobs, Slots, SyncApi):
+    pass
+
+
+def _step_environment(monkeypatch: pytest.MonkeyPatch, initialization: str) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", initialization)
+    for name, value in {
+        "JOBS_BUCKET": "jobs-bucket",
+        "JOBS_TABLE": "jobs",
+        "SLOTS_TABLE": "slots",
+        "SYNC_API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_provisioned_environment_makes_the_clients_its_settings_name_at_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = _Made(monkeypatch)
+    _step_environment(monkeypatch, "provisioned-concurrency")
+    _Step.load()
+    assert sorted(made.made) == ["client:stepfunctions", "s3", "sync", "table:jobs", "table:slots"]
+
+
+def test_an_on_demand_environment_makes_its_clients_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = _Made(monkeypatch)
+    _step_environment(monkeypatch, "on-demand")
+    _Step.load()
+    assert made.made == []
+
+
+def test_a_client_that_cannot_be_made_at_init_does_not_fail_the_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    _Made(monkeypatch, fail=True)
+    _step_environment(monkeypatch, "provisioned-concurrency")
+    settings = _Step.load()
+    assert settings.jobs_table == "jobs"

@@ -159,10 +159,13 @@ def _json_or_message(body: bytes) -> dict[str, Any]:
 class ExecutionEnvironment:
     """One worker process serving one function, one invocation at a time."""
 
-    def __init__(self, runtime: LambdaRuntime, config: FunctionConfig, package: Path) -> None:
+    def __init__(
+        self, runtime: LambdaRuntime, config: FunctionConfig, package: Path, *, provisioned: bool = False
+    ) -> None:
         self.runtime = runtime
         self.config = config
         self.package = package
+        self.provisioned = provisioned  # started ahead of any invocation, as provisioned concurrency is
         self.fault_generation = runtime.fault_generation
         self._api = _RuntimeApi(self)
         self._pending: list[_Invocation] = []
@@ -214,7 +217,7 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if self.provisioned else "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_LAMBDA_RUNTIME_API": self._api.address,
@@ -248,6 +251,10 @@ class ExecutionEnvironment:
         self._ready.set()
 
     # -- the invoker's side ------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
 
     @property
     def usable(self) -> bool:

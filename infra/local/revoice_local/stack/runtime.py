@@ -158,14 +158,15 @@ class LambdaRuntime:
         finally:
             gate.leave()
 
-    def _take(self, config: FunctionConfig) -> ExecutionEnvironment:
+    def _take(self, config: FunctionConfig, *, provisioned: bool = False) -> ExecutionEnvironment:
+        """A warm environment of ``config``, or a new one; always a new one when ``provisioned``."""
         with self._lock:
             outdated = [c for c in self._idle if c.name == config.name and c != config]
             retired = [environment for c in outdated for environment in self._idle.pop(c)]
         for environment in retired:  # the function's configuration changed: its old environments go
             environment.close()
         with self._lock:
-            idle = self._idle.get(config, [])
+            idle = [] if provisioned else self._idle.get(config, [])
             while idle:
                 environment = idle.pop()
                 if environment.usable and environment.fault_generation == self.fault_generation:
@@ -173,7 +174,7 @@ class LambdaRuntime:
                     return environment
                 environment.close()
         self.invocations.cold_starts[config.name] += 1
-        environment = ExecutionEnvironment(self, config, self.packages / config.logical_id)
+        environment = ExecutionEnvironment(self, config, self.packages / config.logical_id, provisioned=provisioned)
         with self._lock:
             self._busy.add(environment)
         return environment
@@ -188,7 +189,8 @@ class LambdaRuntime:
             environment.close()
 
     def prewarm(self, functions: list[Any]) -> None:
-        """Start one environment per function ahead of the first invocation (like provisioned concurrency)."""
+        """Start an environment per function ahead of the invocations, as provisioned concurrency does
+        (its ``AWS_LAMBDA_INITIALIZATION_TYPE`` says so, and the handlers make their clients in it)."""
         threads = [
             threading.Thread(target=self._warm, args=(function,), daemon=True, name="prewarm") for function in functions
         ]
@@ -199,7 +201,7 @@ class LambdaRuntime:
 
     def _warm(self, function: Any) -> None:
         config = FunctionConfig.of(function, self.logical_ids.get(str(function.function_name), ""))
-        environment = self._take(config)
+        environment = self._take(config, provisioned=True)
         environment.wait_ready(INIT_TIMEOUT_SECONDS)
         self._give_back(environment)
 
