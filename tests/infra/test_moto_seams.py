@@ -84,6 +84,27 @@ def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:
     assert client.meta.config.retries["total_max_attempts"] == 1  # moto's own settings: the ASL retries
 
 
+def test_the_interpreter_copies_json_values_deeply_with_the_json_copy() -> None:
+    from datetime import UTC, datetime
+
+    from moto.stepfunctions.parser.asl.eval.states import States
+
+    from revoice_local.stack import moto_seams
+
+    moto_seams.install()
+    assert all(module.copy.deepcopy is moto_seams.json_copy for module in moto_seams.json_copy_targets())
+    state: dict[str, Any] = {
+        "job": {"id": "j1", "lines": [{"n": 1, "ok": True, "cost": 0.5, "note": None}]},
+        "when": datetime.now(UTC),
+    }
+    copied = States._extract(None, state)
+    assert copied == state
+    copied["job"]["lines"][0]["n"] = 2
+    copied["job"]["lines"].append({})
+    assert state["job"]["lines"] == [{"n": 1, "ok": True, "cost": 0.5, "note": None}]  # the original is untouched
+    assert copied["when"] == state["when"]  # not JSON: deep-copied as copy.deepcopy does
+
+
 def test_the_seam_guards_fail_loudly_if_moto_moves_them(monkeypatch: pytest.MonkeyPatch) -> None:
     from revoice_local.stack import moto_seams
 
@@ -93,3 +114,6 @@ def test_the_seam_guards_fail_loudly_if_moto_moves_them(monkeypatch: pytest.Monk
     monkeypatch.setattr(moto_seams, "NAMES", (("moto.stepfunctions.parser.asl.utils.json_path", "gone"),))
     with pytest.raises(RuntimeError, match="moto no longer calls"):
         moto_seams.name_targets()
+    monkeypatch.setattr(moto_seams, "JSON_COPIES", ("moto.stepfunctions.parser.asl.utils.json_path",))
+    with pytest.raises(RuntimeError, match="moto no longer copies"):
+        moto_seams.json_copy_targets()

@@ -114,6 +114,11 @@ class _WatchedLease:
         self._lease = lease
         self._before_first_pass = before_first_pass
         self.sizes: list[int] = []
+        self.reads = 0
+
+    def holders(self) -> set[str]:
+        self.reads += 1
+        return self._lease.holders()
 
     def _watch(self) -> None:
         self.sizes.append(len(self._lease.holders()))
@@ -151,6 +156,16 @@ def test_a_slot_passes_in_one_write_never_listing_a_holder_beyond_the_limit(leas
         holder = f"waiting-{n}"
     assert slots.holders() == {"second", "waiting-3"}
     assert max(watched.sizes) == 2
+
+
+def test_a_quiet_hand_over_reads_the_holders_once(lease_for: LeaseFor) -> None:
+    watched = _WatchedLease(lease_for(1))
+    slots = GenerationSlots(watched)
+    assert slots.acquire("ending")
+    slots.wait("waiting", "2026-01-01T00:00:01Z", "token")
+    watched.reads = 0
+    assert slots.hand_over("ending", _recording([])) == "waiting"
+    assert watched.reads == 1  # the pass's conditional write starts from the holders hand_over read
 
 
 def test_a_pass_that_races_another_write_is_made_again_on_the_holders_as_they_are(lease_for: LeaseFor) -> None:

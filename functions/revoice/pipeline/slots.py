@@ -85,13 +85,16 @@ class GenerationSlots:
     def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None:
         """Pass ``job_id``'s slot to the longest-waiting job and wake it, or give it back if no one waits;
         return who was woken."""
-        if job_id not in self.holders():
+        holders = self.holders()
+        if job_id not in holders:
             return self.wake_next(wake)  # given back already (the store step after the webhook)
         holder = job_id
+        read: set[str] | None = holders  # what the first pass's conditional write starts from
         for waiter in self.waiting():
             if not self._lease.take_out_of_line(waiter):
                 continue
-            if not self._pass(holder, waiter.job_id):
+            passed, read = self._pass(holder, waiter.job_id, read), None
+            if not passed:
                 return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
             if wake(waiter.task_token):
                 return waiter.job_id
@@ -99,12 +102,13 @@ class GenerationSlots:
         self.release(holder)
         return self.wake_next(wake)
 
-    def _pass(self, holder: str, to: str) -> bool:
+    def _pass(self, holder: str, to: str, read: set[str] | None = None) -> bool:
         """Replace ``holder`` by ``to`` among the holders in one write, so no moment has a free slot or
         one holder too many; False if ``holder`` no longer holds one. The write is conditional on the
-        holders it read, and read again when another write came between."""
+        holders it read (first those the caller ``read`` just before, if any), and read again when another
+        write came between."""
         for _ in range(PASS_ATTEMPTS):
-            holders = self.holders()
+            holders, read = (read if read is not None else self.holders()), None
             if holder not in holders:
                 return False
             if self._lease.replace_holders(holders, (holders - {holder}) | {to}):
