@@ -95,6 +95,7 @@ class _Made:
         monkeypatch.setattr(runtime, "_s3_client", making("s3"))
         monkeypatch.setattr(runtime, "_dynamodb_table", making("table"))
         monkeypatch.setattr(runtime, "_boto3_client", making("client"))
+        monkeypatch.setattr(runtime, "secret", making("secret"))
         monkeypatch.setattr(runtime, "sync_client", lambda settings: making("sync")())
 
 
@@ -117,7 +118,14 @@ def test_a_provisioned_environment_makes_the_clients_its_settings_name_at_init(m
     made = _Made(monkeypatch)
     _step_environment(monkeypatch, "provisioned-concurrency")
     _Step.load()
-    assert sorted(made.made) == ["client:stepfunctions", "s3", "sync", "table:jobs", "table:slots"]
+    assert sorted(made.made) == [
+        "client:stepfunctions",
+        "s3",
+        "secret:arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+        "sync",
+        "table:jobs",
+        "table:slots",
+    ]
 
 
 def test_an_on_demand_environment_makes_its_clients_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:

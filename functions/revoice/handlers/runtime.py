@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 logger = Logger()
 SECRET_MAX_AGE_SECONDS = 300
 PROVISIONED = "provisioned-concurrency"  # Lambda's AWS_LAMBDA_INITIALIZATION_TYPE for provisioned environments
-TABLES = ("jobs_table", "voices_table", "slots_table", "callbacks_table")
 
 
 class FunctionSettings(BaseModel):
@@ -149,18 +148,17 @@ def provision(settings: FunctionSettings) -> None:
     say) is made again on first use, where its error is reported as the step's.
     """
     try:
+        for name, value in settings:  # every table (``*_table``) and secret (``*_secret_arn``) it names
+            if value and name.endswith("_table"):
+                _dynamodb_table(value)
+            elif value and name.endswith("_secret_arn"):
+                secret(value)  # cached: the sync. labs client below reads the API key from the cache
         if isinstance(settings, Bucket):
             _s3_client()
-        for table in (getattr(settings, name, None) for name in TABLES):
-            if table:
-                _dynamodb_table(table)
         if isinstance(settings, Machine | Slots | Callbacks | Campaigns):
             _boto3_client("stepfunctions")
         if isinstance(settings, EventBus):
             _boto3_client("events")
-        for name, value in settings:
-            if name.endswith("_secret_arn") and value and name != "sync_api_key_secret_arn":
-                secret(value)
         if isinstance(settings, SyncApi):
             sync_client(settings)
     except Exception as error:  # first use makes it again and reports what is wrong

@@ -89,32 +89,32 @@ class GenerationSlots:
         if job_id not in holders:
             return self.wake_next(wake)  # given back already (the store step after the webhook)
         holder = job_id
-        read: set[str] | None = holders  # what the first pass's conditional write starts from
         for waiter in self.waiting():
             if not self._lease.take_out_of_line(waiter):
                 continue
-            passed, read = self._pass(holder, waiter.job_id, read), None
-            if not passed:
+            passed = self._pass(holder, waiter.job_id, holders)
+            if passed is None:
                 return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
             if wake(waiter.task_token):
                 return waiter.job_id
-            holder = waiter.job_id  # that execution stopped waiting: the slot passes on from it
+            holder, holders = waiter.job_id, passed  # that execution stopped waiting: the slot passes on from it
         self.release(holder)
         return self.wake_next(wake)
 
-    def _pass(self, holder: str, to: str, read: set[str] | None = None) -> bool:
+    def _pass(self, holder: str, to: str, holders: set[str]) -> set[str] | None:
         """Replace ``holder`` by ``to`` among the holders in one write, so no moment has a free slot or
-        one holder too many; False if ``holder`` no longer holds one. The write is conditional on the
-        holders it read (first those the caller ``read`` just before, if any), and read again when another
+        one holder too many; the holders as written, or None if ``holder`` no longer holds one. The write
+        is conditional on ``holders`` (as the caller last read or wrote them), read again when another
         write came between."""
         for _ in range(PASS_ATTEMPTS):
-            holders, read = (read if read is not None else self.holders()), None
             if holder not in holders:
-                return False
-            if self._lease.replace_holders(holders, (holders - {holder}) | {to}):
-                return True
+                return None
+            passed = (holders - {holder}) | {to}
+            if self._lease.replace_holders(holders, passed):
+                return passed
+            holders = self.holders()
         self.release(holder)  # the lease is that busy: give the slot back plainly, the woken job asks for it
-        return False
+        return None
 
 
 def _entry(job_id: str, since: str) -> str:

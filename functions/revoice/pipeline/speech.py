@@ -43,7 +43,7 @@ def speak(state: JobState, *, sync: SyncApi, jobs: JobRecords, pause: Callable[[
             job = sync.start_tts(request, idempotency_key=state.job.request_key)
             waited = 0.0
             while not job.finished and waited + INLINE_CHECK_SECONDS <= state.config.tts_poll_seconds:
-                (time.sleep if pause is None else pause)(INLINE_CHECK_SECONDS)
+                pause(INLINE_CHECK_SECONDS)
                 waited += INLINE_CHECK_SECONDS
                 job = sync.get_tts(job)
         else:
