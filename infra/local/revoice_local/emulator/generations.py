@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from revoice.sync.webhook import sign
 from revoice_local import media
+from revoice_local.emulator import rendering
 from revoice_local.emulator.assets import page
 from revoice_local.emulator.catalog import (
     DEFAULT_MODEL,
@@ -258,7 +259,7 @@ class Generations:
         name = record.body.get("outputFileName") or record.id
         key = f"outputs/{record.id}/{name}.mp4"
         mode = (record.body.get("options") or {}).get("sync_mode", DEFAULT_SYNC_MODE)
-        duration = media.render_lipsync(record.video, audio, self.org.store_path(key), mode)
+        duration = rendering.lipsync(record.video, audio, self.org.store_path(key), mode)
         self.org.stored(key)
         changes.update(output_url=self.org.signed(key, OUTPUT_TTL_SECONDS), output_duration=duration)
         return changes

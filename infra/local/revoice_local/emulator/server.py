@@ -9,6 +9,7 @@ import time
 
 import uvicorn
 
+from revoice_local.emulator import rendering
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.middleware import QuietDrops
 from revoice_local.emulator.org import Emulator
@@ -48,6 +49,7 @@ class EmulatorServer:
         return self.emulator.config
 
     def start(self) -> EmulatorServer:
+        rendering.warm()
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="sync-emulator", daemon=True
         )
