@@ -1,9 +1,11 @@
-"""The emulator's lip-sync renders run in processes of their own, and outlive one that dies."""
+"""The emulator's lip-sync renders run in processes of their own, answer what they cannot render, and
+outlive a process that dies."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import pytest
 
 from revoice_local import media
 from revoice_local.emulator import rendering
@@ -19,21 +21,32 @@ def _inputs(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_render_in_its_own_process_writes_a_playable_output_as_long_as_the_audio(tmp_path: Path) -> None:
     target, audio = _inputs(tmp_path)
     out = tmp_path / "out.mp4"
-    duration = rendering.lipsync(target, audio, out, "bounce")
+    duration = rendering.processes.lipsync(target, audio, out, "bounce")
     info = media.probe(out, ".mp4")
     assert info is not None
     assert info.has_video
     assert info.has_audio
     assert abs(info.duration - duration) < 0.1
     assert abs(duration - len(media.read_audio(audio)) / media.SPEECH_RATE) < 0.1
-    assert rendering._pool().submit(os.getpid).result() != os.getpid()
 
 
 def test_a_render_process_that_dies_is_replaced_and_the_next_render_succeeds(tmp_path: Path) -> None:
     target, audio = _inputs(tmp_path)
-    rendering.lipsync(target, audio, tmp_path / "first.mp4", "loop")
-    for process in list(rendering._pool()._processes.values()):  # what an OOM kill does
+    renders = rendering.RenderProcesses(size=1)
+    renders.lipsync(target, audio, tmp_path / "first.mp4", "loop")
+    for process in renders._all:  # what an OOM kill does
         process.kill()
-        process.join()
-    assert rendering.lipsync(target, audio, tmp_path / "second.mp4", "loop") > 0
+    assert renders.lipsync(target, audio, tmp_path / "second.mp4", "loop") > 0
     assert media.probe(tmp_path / "second.mp4", ".mp4") is not None
+    renders.close()
+
+
+def test_inputs_it_cannot_render_are_its_answer_and_the_process_serves_the_next(tmp_path: Path) -> None:
+    target, audio = _inputs(tmp_path)
+    renders = rendering.RenderProcesses(size=1)
+    with pytest.raises(rendering.RenderFailed, match=r"missing\.wav"):
+        renders.lipsync(target, tmp_path / "missing.wav", tmp_path / "out.mp4", "bounce")
+    (started,) = renders._all
+    assert renders.lipsync(target, audio, tmp_path / "out.mp4", "bounce") > 0
+    assert renders._all == [started]
+    renders.close()

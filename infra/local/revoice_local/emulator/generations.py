@@ -259,7 +259,7 @@ class Generations:
         name = record.body.get("outputFileName") or record.id
         key = f"outputs/{record.id}/{name}.mp4"
         mode = (record.body.get("options") or {}).get("sync_mode", DEFAULT_SYNC_MODE)
-        duration = rendering.lipsync(record.video, audio, self.org.store_path(key), mode)
+        duration = rendering.processes.lipsync(record.video, audio, self.org.store_path(key), mode)
         self.org.stored(key)
         changes.update(output_url=self.org.signed(key, OUTPUT_TTL_SECONDS), output_duration=duration)
         return changes

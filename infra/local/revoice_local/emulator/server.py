@@ -49,7 +49,7 @@ class EmulatorServer:
         return self.emulator.config
 
     def start(self) -> EmulatorServer:
-        rendering.warm()
+        rendering.processes.warm()
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="sync-emulator", daemon=True
         )
