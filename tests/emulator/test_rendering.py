@@ -3,6 +3,7 @@ outlive a process that dies."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,5 +49,20 @@ def test_inputs_it_cannot_render_are_its_answer_and_the_process_serves_the_next(
         renders.lipsync(target, tmp_path / "missing.wav", tmp_path / "out.mp4", "bounce")
     (started,) = renders._all
     assert renders.lipsync(target, audio, tmp_path / "out.mp4", "bounce") > 0
+    assert renders._all == [started]
+    renders.close()
+
+
+def test_warming_starts_a_process_once_and_never_waits_for_a_busy_one(tmp_path: Path) -> None:
+    renders = rendering.RenderProcesses(size=1)
+    renders.warm()
+    renders.warm()
+    (started,) = renders._all
+    busy = renders._idle.get()  # the only place, as a render holds it
+    warming = threading.Thread(target=renders.warm, daemon=True)
+    warming.start()
+    warming.join(timeout=10)
+    assert not warming.is_alive()
+    renders._idle.put(busy)
     assert renders._all == [started]
     renders.close()

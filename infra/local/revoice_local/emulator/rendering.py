@@ -78,8 +78,12 @@ class RenderProcesses:
         self._lock = threading.Lock()
 
     def warm(self) -> None:
-        """Start a render process now, so that the first generation does not wait for one to load FFmpeg."""
-        process = self._idle.get()
+        """Start a render process now, so that the first generation does not wait for one to load FFmpeg
+        (nothing to do when every place is rendering already)."""
+        try:
+            process = self._idle.get_nowait()
+        except queue.Empty:
+            return
         self._idle.put(process or self._started())
 
     def lipsync(self, target: Path, audio: Path, out: Path, sync_mode: str) -> float:
