@@ -48,6 +48,17 @@ def test_full_slots_of_idle_revoice_clones_free_the_least_recently_used() -> Non
     assert registry.get(oldest) is None
 
 
+def test_a_revoice_clone_another_job_is_freeing_makes_the_job_wait_not_fail() -> None:
+    sync, registry = FakeSyncLabs(clone_slots=1), MemoryVoices()
+    being_freed = _idle_revoice_clone(sync, registry, "being-freed", last_used="2026-01-01T00:00:00.000Z")
+    assert registry.claim_for_deletion(being_freed)  # another job's step, between its claim and its delete
+    state = ensure_voice(_job(voice="fresh"), sync=sync, registry=registry, jobs=MemoryJobs())
+    assert state.voice is None  # not voice_clone_limit_reached: the slot is about to be free
+    assert state.voice_waits == 1
+    assert state.voice_wait_seconds is not None
+    assert set(sync.voices) == {being_freed}
+
+
 def test_slots_full_of_foreign_voices_fail_the_job_clearly_and_delete_nothing() -> None:
     sync = FakeSyncLabs(clone_slots=2)
     foreign = {sync.add_clone("Marketing narrator"), sync.add_clone("CEO keynote")}

@@ -20,7 +20,7 @@ from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import StepError, SyncStepError, VoiceSlotsBusy, from_sync
 from revoice.pipeline.ports import JobRecords, VoiceRegistry
 from revoice.pipeline.state import JobState, VoiceState
-from revoice.pipeline.voices import ACTIVE, VoiceRecord, clone_job_id, clone_name_for
+from revoice.pipeline.voices import VoiceRecord, clone_job_id, clone_name_for
 from revoice.sync.errors import SyncApiError, SyncError
 
 if TYPE_CHECKING:
@@ -194,9 +194,11 @@ def release_stale_holders(record: VoiceRecord, registry: VoiceRegistry, job_is_r
 
 
 def _no_free_slot(registry: VoiceRegistry, sync: SyncApi, job_is_running: JobIsRunning) -> StepError:
-    """Busy if running jobs hold the slots (recorded, or cloned a moment ago and not recorded yet)."""
+    """Busy if revoice's own clones fill the slots: held by running jobs, cloned a moment ago and not
+    recorded yet, or recorded but not freed just now (another job is deleting it, or let go of it while
+    this one tried: a race, not a full plan)."""
     records = registry.all()
-    held: list[object] = [r for r in records if r.state == ACTIVE and any(job_is_running(j) for j in r.holders)]
+    held: list[object] = list(records)
     recorded = {r.voice_id for r in records}
     for voice in sync.list_voices():
         maker = clone_job_id(voice.name)
@@ -206,7 +208,7 @@ def _no_free_slot(registry: VoiceRegistry, sync: SyncApi, job_is_running: JobIsR
         return VoiceSlotsBusy(
             "voice_clone_slots_busy",
             f"every clone slot is in use: {len(held)} revoice clone(s) "
-            "are held by running jobs; the job waits for one to finish",
+            "are held by running jobs or being freed; the job waits for one",
         )
     return SyncStepError(
         "voice_clone_limit_reached",
