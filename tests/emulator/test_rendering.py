@@ -23,6 +23,7 @@ def test_a_render_in_its_own_process_writes_a_playable_output_as_long_as_the_aud
     target, audio = _inputs(tmp_path)
     out = tmp_path / "out.mp4"
     duration = rendering.processes.lipsync(target, audio, out, "bounce")
+    assert rendering.processes._all  # rendered by a render process, not in this one
     info = media.probe(out, ".mp4")
     assert info is not None
     assert info.has_video

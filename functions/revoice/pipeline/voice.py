@@ -197,17 +197,13 @@ def _no_free_slot(registry: VoiceRegistry, sync: SyncApi, job_is_running: JobIsR
     """Busy if revoice's own clones fill the slots: held by running jobs, cloned a moment ago and not
     recorded yet, or recorded but not freed just now (another job is deleting it, or let go of it while
     this one tried: a race, not a full plan)."""
-    records = registry.all()
-    held: list[object] = list(records)
-    recorded = {r.voice_id for r in records}
-    for voice in sync.list_voices():
-        maker = clone_job_id(voice.name)
-        if voice.id not in recorded and maker and job_is_running(maker):
-            held.append(voice)
-    if held:
+    ours = len(registry.all())
+    if not ours:  # none recorded: one a running job cloned a moment ago and has not recorded yet counts too
+        ours = sum(1 for voice in sync.list_voices() if (maker := clone_job_id(voice.name)) and job_is_running(maker))
+    if ours:
         return VoiceSlotsBusy(
             "voice_clone_slots_busy",
-            f"every clone slot is in use: {len(held)} revoice clone(s) "
+            f"every clone slot is in use: {ours} revoice clone(s) "
             "are held by running jobs or being freed; the job waits for one",
         )
     return SyncStepError(

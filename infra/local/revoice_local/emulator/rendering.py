@@ -4,7 +4,7 @@ A rendered output (decode the target, draw the mouth, encode H.264 and AAC) cost
 Run in a thread of the local stack's main process, beside moto, the state machine interpreter and the
 emulator's event loop, it competed with all of them for one interpreter lock: in a 60-job batch the
 renders took a fifth of that process's CPU, and where one overran the generation's configured time it
-stretched the emulator's T (2.7-4.8 s measured for a configured 2.0 s). Render processes work on the
+stretched the emulator's T (2.6-4.8 s measured for a configured 2.0 s). Render processes work on the
 other core instead; they are shared by every emulator in the process and started once.
 
 They are plain subprocesses (``python -m revoice_local.emulator.rendering``, one JSON line per render
@@ -24,6 +24,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import IO
+
+from revoice_local import media
 
 MAX_RENDER_PROCESSES = 2  # the machine's two cores; a render is short beside a generation's time
 
@@ -90,12 +92,11 @@ class RenderProcesses:
         """``media.render_lipsync`` in a render process; one that died is replaced and asked once more."""
         process = self._idle.get() or self._started()
         try:
-            try:
-                return process.render(target, audio, out, sync_mode)
-            except (BrokenPipeError, ValueError):
-                self._forget(process)
-                process = self._started()
-                return process.render(target, audio, out, sync_mode)
+            return process.render(target, audio, out, sync_mode)
+        except (BrokenPipeError, ValueError):  # it died, or answered something that is not an answer
+            self._forget(process)
+            process = self._started()
+            return process.render(target, audio, out, sync_mode)
         finally:
             self._idle.put(process)
 
@@ -123,8 +124,6 @@ atexit.register(processes.close)
 
 
 def _serve(requests: IO[str], answers: IO[str]) -> None:
-    from revoice_local import media
-
     for line in requests:
         request = json.loads(line)
         try:
