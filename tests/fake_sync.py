@@ -53,6 +53,7 @@ class FakeSyncLabs:
     unstarted: set[str] = field(default_factory=set)  # request ids a batch gives no generation
     batches: dict[str, list[BatchRequest]] = field(default_factory=dict)
     batch_posts: int = 0
+    generation_posts: list[str | None] = field(default_factory=list)  # each POST /v2/generate's key
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _by_key: dict[str, str] = field(default_factory=dict)
 
@@ -125,8 +126,14 @@ class FakeSyncLabs:
         self.downloads[url] = b"RIFF-speech"
         return TtsJob(id=job.id, status="SUCCESS", url=url, duration=2.5, endpoint=job.endpoint)
 
-    def create_generation(self, request: GenerateRequest, *, idempotency_key: str | None = None) -> Generation:
+    def create_generation(
+        self, request: GenerateRequest, *, idempotency_key: str | None = None, once: bool = False
+    ) -> Generation:
+        self.generation_posts.append(idempotency_key)
         generation_id = self._by_key.setdefault(f"generation:{idempotency_key}", self._id("generation"))
+        known = self.requests.get(generation_id)
+        if idempotency_key is not None and known is not None and known.wire() != request.wire():
+            raise SyncApiError(409, "idempotency_key_conflict", "This Idempotency-Key was used with a different body.")
         self.requests[generation_id] = request
         return self.get_generation(generation_id)
 

@@ -18,7 +18,7 @@ import pytest
 
 from revoice.pipeline.clock import stamp
 from revoice.pipeline.outcome import JobOutcome
-from revoice.pipeline.ports import CallbackRow, ObjectForbidden, ObjectInfo, QueuedLine, Waiter
+from revoice.pipeline.ports import CallbackRow, GenerationStart, ObjectForbidden, ObjectInfo, QueuedLine, Waiter
 from revoice.pipeline.slots import GenerationSlots
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
 from tests.fake_sync import FakeSyncLabs
@@ -236,7 +236,7 @@ class MemorySlotLease:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._holders: set[str] = set()
-        self._line: dict[str, tuple[str, str]] = {}
+        self._line: dict[str, Waiter] = {}
         self._lock = threading.Lock()
 
     def acquire(self, job_id: str) -> bool:
@@ -261,9 +261,9 @@ class MemorySlotLease:
             self._holders = set(holders)
             return True
 
-    def enqueue(self, job_id: str, entry: str, task_token: str) -> None:
+    def enqueue(self, job_id: str, entry: str, task_token: str, start: GenerationStart | None) -> None:
         with self._lock:
-            self._line[entry] = (job_id, task_token)
+            self._line[entry] = Waiter(job_id, entry, task_token, start)
 
     def dequeue(self, entry: str) -> None:
         with self._lock:
@@ -271,11 +271,12 @@ class MemorySlotLease:
 
     def line(self) -> list[Waiter]:
         with self._lock:
-            return [Waiter(job, entry, token) for entry, (job, token) in sorted(self._line.items())]
+            return [self._line[entry] for entry in sorted(self._line)]
 
     def take_out_of_line(self, waiter: Waiter) -> bool:
         with self._lock:
-            if self._line.get(waiter.entry, ("", ""))[1] != waiter.task_token:
+            entry = self._line.get(waiter.entry)
+            if entry is None or entry.task_token != waiter.task_token:
                 return False
             del self._line[waiter.entry]
             return True

@@ -87,6 +87,46 @@ def test_the_same_idempotency_key_and_body_returns_the_original_generation(
     assert len(client.list_generations()[0]) == 1
 
 
+def test_requests_racing_with_one_key_make_one_generation_and_the_later_ones_hear_the_outcome_is_unknown(
+    emulator: EmulatorServer, samples: Samples
+) -> None:
+    with fast_client(emulator, retry=NO_RETRY) as setup:
+        request = audio_request(setup, samples)
+    answers: list[str] = []
+
+    def create() -> None:
+        with fast_client(emulator, retry=NO_RETRY) as racer:
+            try:
+                answers.append(racer.create_generation(request, idempotency_key="job-7").id)
+            except SyncApiError as error:
+                answers.append(error.error_code)
+
+    racers = [threading.Thread(target=create) for _ in range(6)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    with fast_client(emulator) as client:
+        created = client.create_generation(request, idempotency_key="job-7")  # retried until the outcome is known
+        assert len(client.list_generations()[0]) == 1
+    assert set(answers) <= {created.id, "IDEMPOTENCY_OUTCOME_UNKNOWN"}
+    assert created.id in answers
+
+
+def test_a_refused_request_leaves_its_key_free_for_the_next(
+    emulator_factory: Callable[..., EmulatorServer], samples: Samples
+) -> None:
+    emulator = emulator_factory(concurrency=1, time_scale=0.05)
+    with fast_client(emulator, retry=NO_RETRY) as client:
+        request = audio_request(client, samples)
+        running = client.create_generation(request)
+        with pytest.raises(SyncApiError) as caught:
+            client.create_generation(request, idempotency_key="job-8")
+        assert caught.value.error_code == "concurrency_limit_reached"
+        client.wait_for_generation(running.id, wait_seconds=1)
+        assert client.create_generation(request, idempotency_key="job-8").status == "PENDING"
+
+
 def test_the_plan_concurrency_answers_429_with_its_details(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples
 ) -> None:

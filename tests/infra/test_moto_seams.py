@@ -64,7 +64,11 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     first, tree = parser.parse(definition)
     second, same_tree = parser.parse(definition)
     assert same_tree is tree  # parsed once
-    assert first is not second  # components made afresh for every execution (some hold per-run state)
+    assert first is not second  # components of its own for every execution (some hold per-run state)
+    start, same_start = (program.states.states[program.start_at.start_at_name] for program in (first, second))
+    assert start is not same_start
+    assert type(start) is type(same_start)
+    assert start.name == same_start.name
 
 
 def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from revoice.pipeline.contract import LipsyncOperation
 from revoice.pipeline.layout import result_key
 from revoice.pipeline.lipsync import generation_request
 from revoice.pipeline.state import JobState
@@ -28,6 +29,13 @@ def test_the_callback_sample_parks_its_token_and_the_signed_webhook_resumes_it(
     world.tokens.open.add(sample["taskToken"])
     assert invoke("LipsyncFunction", sample, world, monkeypatch) == {"outcome": "parked"}
 
+    body = _webhook_arrives(generation_id, world, monkeypatch)
+    resumed = world.tokens.outputs[sample["taskToken"]]
+    assert (resumed["status"], resumed["outputUrl"]) == ("COMPLETED", body["outputUrl"])
+
+
+def _webhook_arrives(generation_id: str, world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The webhook sample for ``generation_id``, freshly signed, answered "resumed"; its body."""
     webhook = event("http-webhook.json")
     body = json.loads(webhook["body"])
     body["id"] = generation_id
@@ -38,8 +46,41 @@ def test_the_callback_sample_parks_its_token_and_the_signed_webhook_resumes_it(
     monkeypatch.setenv("SYNC_WEBHOOK_SECRET_ARN", "arn:webhook")
     answer = invoke("WebhookFunction", webhook, world, monkeypatch)
     assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"outcome": "resumed"})
-    resumed = world.tokens.outputs[sample["taskToken"]]
-    assert (resumed["status"], resumed["outputUrl"]) == ("COMPLETED", body["outputUrl"])
+    return dict(body)
+
+
+def test_the_webhook_hands_the_slot_to_the_job_in_line_and_starts_the_generation_that_job_then_finds(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = event("callback-wait.json")
+    ended = JobState.model_validate(sample["state"])
+    assert ended.generation is not None
+    world.sync.polls = 2
+    world.sync.requests[ended.generation.id] = generation_request(ended)
+    world.tokens.open.add(sample["taskToken"])
+    world.lease.acquire(ended.job.id)
+    for n in range(world.lease.limit - 1):
+        world.lease.acquire(f"busy-{n}")
+    assert invoke("LipsyncFunction", sample, world, monkeypatch) == {"outcome": "parked"}
+    start = event("lipsync-start.json")
+    start["state"]["job"]["id"] = "next-in-line-5e1f"
+    waiting = JobState.model_validate(invoke("LipsyncFunction", start, world, monkeypatch))
+    assert waiting.waiting_for == "slot"
+    world.tokens.open.add("token-next")
+    join = {"operation": LipsyncOperation.JOIN_THE_LINE, "state": waiting.wire(), "taskToken": "token-next"}
+    assert invoke("LipsyncFunction", join, world, monkeypatch) == {"outcome": "in line"}
+
+    _webhook_arrives(ended.generation.id, world, monkeypatch)
+    assert world.tokens.outputs["token-next"] == {}  # woken, holding the slot that ended
+    assert waiting.job.id in world.lease.holders()
+    assert world.sync.generation_posts == [waiting.job.request_key]  # and its generation already started
+    [started] = set(world.sync.requests) - {ended.generation.id}
+
+    asks = {"operation": LipsyncOperation.GENERATE, "state": waiting.wire()}
+    resumed = JobState.model_validate(invoke("LipsyncFunction", asks, world, monkeypatch))
+    assert resumed.generation is not None
+    assert resumed.generation.id == started  # its own request (same key, same body) found that one
+    assert world.sync.generation_posts == [waiting.job.request_key] * 2
 
 
 def test_the_webhook_sample_signed_long_ago_is_refused_and_touches_nothing(

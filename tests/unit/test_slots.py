@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from revoice.pipeline.errors import BusyStepError, TransientStepError, from_sync
-from revoice.pipeline.ports import SlotLease
+from revoice.pipeline.ports import GenerationStart, SlotLease
 from revoice.pipeline.slots import GenerationSlots
 from revoice.sync.errors import SyncApiError
 from tests.fakes import MemorySlotLease
@@ -94,6 +94,39 @@ def test_a_slot_passes_on_past_waiters_that_stopped_waiting_and_is_given_back_wh
     assert slots.hand_over("running", lambda token: token == "token-live") == "waiting"
     assert slots.holders() == {"waiting"}
     assert slots.hand_over("waiting", _recording([])) is None
+    assert slots.holders() == set()
+
+
+def test_the_generation_of_a_job_handed_a_slot_starts_after_its_wake_and_never_for_one_that_stopped_waiting(
+    lease_for: LeaseFor,
+) -> None:
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    request = {"model": "lipsync-2", "input": [{"type": "video", "assetId": "a"}, {"type": "audio", "url": "u"}]}
+    slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old", GenerationStart(request, "key-old"))
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart(request, "key-live"))
+    seen: list[tuple[str, str]] = []
+
+    def wake(token: str) -> bool:
+        seen.append(("woken", token))
+        return token == "token-live"
+
+    def start(waiting: GenerationStart) -> None:
+        seen.append(("started", waiting.idempotency_key))
+        assert waiting.request == request  # as the job left it in line
+
+    assert slots.hand_over("running", wake, start) == "waiting"
+    assert seen == [("woken", "token-old"), ("woken", "token-live"), ("started", "key-live")]
+    assert slots.holders() == {"waiting"}
+
+
+def test_a_job_woken_to_a_free_slot_it_does_not_hold_yet_starts_its_generation_itself(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
+    request = {"model": "lipsync-2"}
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart(request, "key"))
+    started: list[GenerationStart] = []
+    assert slots.hand_over("never-held", _recording([]), started.append) == "waiting"
+    assert started == []  # another job may take the free slot first: starting here could exceed the plan
     assert slots.holders() == set()
 
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from revoice.aws import error_code
 from revoice.pipeline.clock import now, stamp
-from revoice.pipeline.ports import CallbackRow, QueuedLine, Waiter
+from revoice.pipeline.ports import CallbackRow, GenerationStart, QueuedLine, Waiter
 from revoice.pipeline.voices import ACTIVE, DELETING, VoiceRecord
 
 if TYPE_CHECKING:
@@ -417,16 +417,18 @@ class SlotTable:
             },
         )
 
-    def enqueue(self, job_id: str, entry: str, task_token: str) -> None:
-        self._table.put_item(
-            Item={
-                "slot": self._name,
-                "entry": WAITING + entry,
-                "jobId": job_id,
-                "taskToken": task_token,
-                "expiresAt": int(time.time()) + WAITER_TTL_SECONDS,
-            }
-        )
+    def enqueue(self, job_id: str, entry: str, task_token: str, start: GenerationStart | None) -> None:
+        item: dict[str, Any] = {
+            "slot": self._name,
+            "entry": WAITING + entry,
+            "jobId": job_id,
+            "taskToken": task_token,
+            "expiresAt": int(time.time()) + WAITER_TTL_SECONDS,
+        }
+        if start is not None:
+            item["generationRequest"] = json.dumps(start.request)
+            item["requestKey"] = start.idempotency_key
+        self._table.put_item(Item=item)
 
     def dequeue(self, entry: str) -> None:
         self._table.delete_item(Key={"slot": self._name, "entry": WAITING + entry})
@@ -439,7 +441,7 @@ class SlotTable:
             ConsistentRead=True,
         )
         return [
-            Waiter(str(item["jobId"]), str(item["entry"]).removeprefix(WAITING), str(item["taskToken"]))
+            Waiter(str(item["jobId"]), str(item["entry"]).removeprefix(WAITING), str(item["taskToken"]), _start(item))
             for item in answer.get("Items", [])
         ]
 
@@ -483,6 +485,12 @@ class CallbackTable:
 
     def arrived(self, generation_id: str, webhook: dict[str, Any]) -> CallbackRow:
         return self._set(generation_id, webhook=json.dumps(webhook), webhookAt=stamp())
+
+
+def _start(waiter: dict[str, Any]) -> GenerationStart | None:
+    if "generationRequest" not in waiter:
+        return None
+    return GenerationStart(json.loads(str(waiter["generationRequest"])), str(waiter["requestKey"]))
 
 
 def _voice_record(item: dict[str, Any]) -> VoiceRecord:

@@ -1,4 +1,5 @@
-"""HTTP API / function URL: sync. labs' completion webhook. Verify, then resume the waiting job.
+"""HTTP API / function URL: sync. labs' completion webhook. Verify, then resume the waiting job (and
+start the generation of the job its slot goes to).
 
 Nothing from a request that fails verification reaches Step Functions, DynamoDB or the logs beyond
 the reason it was refused. Oversized bodies are refused before anything else is looked at.
@@ -12,8 +13,21 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from revoice.handlers.runtime import Callbacks, Slots, callbacks, logger, resumer, secret, slots, traced
+from revoice.handlers.runtime import (
+    Callbacks,
+    Slots,
+    SyncApi,
+    callbacks,
+    logger,
+    resumer,
+    secret,
+    slots,
+    sync_client,
+    traced,
+)
 from revoice.pipeline.callbacks import webhook_arrived
+from revoice.pipeline.lipsync import generation_starter
+from revoice.pipeline.ports import GenerationStart
 from revoice.sync.errors import WebhookVerificationError
 from revoice.sync.models import Generation
 from revoice.sync.webhook import verify
@@ -22,13 +36,18 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 app = APIGatewayHttpResolver()
 
 
-class Settings(Callbacks, Slots):
+class Settings(Callbacks, Slots, SyncApi):
     """The webhook function's environment; no secret means the stack has webhooks off."""
 
     sync_webhook_secret_arn: str | None = None
 
 
 settings = Settings.load()
+
+
+def start_generation(start: GenerationStart) -> None:
+    """The key is read only when a job is handed a slot (not for every webhook)."""
+    generation_starter(sync_client(settings))(start)
 
 
 def _answer(http_status: int, **body: Any) -> Response[str]:
@@ -58,7 +77,14 @@ def sync_webhook() -> Response[str]:
     except (ValueError, RecursionError, ValidationError):
         return _answer(400, message="webhook body is not a generation")
     logger.set_correlation_id(generation.id)
-    outcome = webhook_arrived(generation, payload, store=callbacks(settings), resumer=resumer(), slots=slots(settings))
+    outcome = webhook_arrived(
+        generation,
+        payload,
+        store=callbacks(settings),
+        resumer=resumer(),
+        slots=slots(settings),
+        start_generation=start_generation,
+    )
     logger.info(
         "webhook accepted", extra={"generation": generation.id, "status": generation.status, "outcome": outcome}
     )

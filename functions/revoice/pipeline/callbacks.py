@@ -6,7 +6,8 @@ resumed (Step Functions refuses a used token) and changes nothing. Rows expire w
 
 The moment a generation has ended, its job gives back its generation slot and the next job in line is
 woken: that is the webhook's arrival, not the later store step (which gives it back again, harmlessly),
-so a freed slot waits for no other step.
+so a freed slot waits for no other step; the webhook also starts the woken job's generation when it
+can reach sync. labs (``start_generation``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from revoice.pipeline.clock import now
 from revoice.pipeline.errors import from_sync
+from revoice.pipeline.lipsync import generation_starter
 from revoice.pipeline.state import GenerationState, JobState, wire
 from revoice.sync.errors import SyncError
 from revoice.sync.models import Generation
 
 if TYPE_CHECKING:
     from revoice.pipeline.ports import CallbackStore, Resumer, SyncApi
-    from revoice.pipeline.slots import GenerationSlots
+    from revoice.pipeline.slots import GenerationSlots, StartGeneration
 
 WebhookOutcome = Literal["resumed", "stored", "duplicate", "not_terminal"]
 
@@ -51,21 +53,28 @@ def park_token(
     assert state.generation is not None
     parked = wire(state.generation)
     row = store.park(state.generation.id, token, parked, state.job.id)
+    start = generation_starter(sync)
     if row.webhook is not None:
-        _resume_ended(state.job.id, token, parked, Generation.model_validate(row.webhook), resumer, slots)
+        _resume_ended(state.job.id, token, parked, Generation.model_validate(row.webhook), resumer, slots, start)
         return "resumed-by-earlier-webhook"
     try:
         current = sync.get_generation(state.generation.id)
     except SyncError as error:
         raise from_sync(error, "checking the generation before waiting for its webhook") from error
     if current.finished:
-        _resume_ended(state.job.id, token, parked, current, resumer, slots)
+        _resume_ended(state.job.id, token, parked, current, resumer, slots, start)
         return "resumed-already-finished"
     return "parked"
 
 
 def webhook_arrived(
-    generation: Generation, raw: dict[str, Any], *, store: CallbackStore, resumer: Resumer, slots: GenerationSlots
+    generation: Generation,
+    raw: dict[str, Any],
+    *,
+    store: CallbackStore,
+    resumer: Resumer,
+    slots: GenerationSlots,
+    start_generation: StartGeneration | None = None,
 ) -> WebhookOutcome:
     """A verified webhook: give back the job's slot, resume the waiting job, or leave word for it if it is
     not parked yet (it gives the slot back itself when it parks)."""
@@ -74,9 +83,8 @@ def webhook_arrived(
     row = store.arrived(generation.id, raw)
     if row.token is None or row.generation is None:
         return "stored"
-    return (
-        "resumed" if _resume_ended(row.job_id, row.token, row.generation, generation, resumer, slots) else "duplicate"
-    )
+    resumed = _resume_ended(row.job_id, row.token, row.generation, generation, resumer, slots, start_generation)
+    return "resumed" if resumed else "duplicate"
 
 
 def _resume_ended(
@@ -86,8 +94,9 @@ def _resume_ended(
     finished: Generation,
     resumer: Resumer,
     slots: GenerationSlots,
+    start_generation: StartGeneration | None,
 ) -> bool:
     """The generation has ended: its slot goes to the next job in line first, then the job resumes."""
     if job_id is not None:  # rows parked before rows named their job: the store step gives the slot back
-        slots.hand_over(job_id, resumer.wake)
+        slots.hand_over(job_id, resumer.wake, start_generation)
     return resumer.resume(token, merged(parked, finished))

@@ -1,26 +1,30 @@
 """The lip-sync step: a generation slot of the plan, the generation started in it, and checks on it.
 
 The generation's Idempotency-Key is the job id, so a retried start finds the same generation. Jobs
-without a free slot wait in line by when they first asked; an ended generation gives its slot to the
-longest-waiting job at once.
+without a free slot wait in line by when they first asked, with the generation they will ask for; an
+ended generation gives its slot to the longest-waiting job at once, and whoever saw it end starts that
+job's generation (the job's own request then finds it).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from revoice.pipeline.clock import now, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import from_sync
-from revoice.pipeline.ports import JobRecords
+from revoice.pipeline.ports import GenerationStart, JobRecords
 from revoice.pipeline.state import GenerationState, JobState
 from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
 from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsProvider
 
 if TYPE_CHECKING:
     from revoice.pipeline.ports import SyncApi
-    from revoice.pipeline.slots import GenerationSlots
+    from revoice.pipeline.slots import GenerationSlots, StartGeneration
+
+log = logging.getLogger(__name__)
 
 
 def lipsync(
@@ -70,7 +74,7 @@ def lipsync(
     )
     jobs.sync_status(state.job.id, f"generation {generation.status}")
     if generation.finished:
-        slots.hand_over(state.job.id, wake)
+        slots.hand_over(state.job.id, wake, generation_starter(sync))
     return state
 
 
@@ -89,8 +93,25 @@ def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, w
     checked once more on the way in: if a slot is free, the longest-waiting job (maybe this one) goes.
     """
     assert state.generation_waiting_since is not None
-    slots.wait(state.job.id, stamp(state.generation_waiting_since), task_token)
+    start = GenerationStart(generation_request(state).wire(), state.job.request_key)
+    slots.wait(state.job.id, stamp(state.generation_waiting_since), task_token, start)
     return "woken at once" if slots.wake_next(wake) == state.job.id else "in line"
+
+
+def generation_starter(sync: SyncApi) -> StartGeneration:
+    """Starts a woken job's generation as the job itself would, once, for a head start: whatever goes
+    wrong is left to the job's own request (it retries, waits for sync. labs or fails, as always)."""
+
+    def start(waiting: GenerationStart) -> None:
+        try:
+            request = GenerateRequest.model_validate(waiting.request)
+            sync.create_generation(request, idempotency_key=waiting.idempotency_key, once=True)
+        except SyncError as error:
+            log.info("the woken job starts its generation itself", extra={"error_code": error.error_code})
+        except ValueError:  # pydantic's: a request in line that no longer reads as one
+            log.warning("a waiting job's generation request did not validate; the job starts its own")
+
+    return start
 
 
 def generation_request(state: JobState) -> GenerateRequest:

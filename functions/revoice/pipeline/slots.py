@@ -11,6 +11,11 @@ first asked) and sleeps; whoever gives a slot back passes it to the longest-wait
 once, so a freed slot does not sit idle until someone polls, and no job arriving meanwhile takes it
 first (which would send the woken job back to the end of its wait). A lost wake-up costs one wait
 timeout, never the job.
+
+A waiter leaves in line the generation it will ask for, so whoever passes it a slot starts that
+generation too, at once: the slot is not idle while the woken execution resumes and its Lambda
+starts (on a busy local stack the longer half of a hand-over). The job's own request, with the same
+Idempotency-Key and body, then finds that generation.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from revoice.pipeline.ports import SlotLease, Waiter
+    from revoice.pipeline.ports import GenerationStart, SlotLease, Waiter
+
+StartGeneration = Callable[["GenerationStart"], None]
 
 GENERATIONS = "generations"
 PASS_ATTEMPTS = 8  # each failed attempt means another job took or gave back a slot in between
@@ -56,9 +63,10 @@ class GenerationSlots:
 
     # -- the waiting line ------------------------------------------------------------------------
 
-    def wait(self, job_id: str, since: str, task_token: str) -> None:
-        """Put ``job_id`` in line (or refresh its token), keeping its place from ``since``."""
-        self._lease.enqueue(job_id, _entry(job_id, since), task_token)
+    def wait(self, job_id: str, since: str, task_token: str, start: GenerationStart | None = None) -> None:
+        """Put ``job_id`` in line (or refresh its token), keeping its place from ``since``, with the
+        generation it will start."""
+        self._lease.enqueue(job_id, _entry(job_id, since), task_token, start)
 
     def leave_line(self, job_id: str, since: str) -> None:
         self._lease.dequeue(_entry(job_id, since))
@@ -82,9 +90,13 @@ class GenerationSlots:
             return waiter.job_id
         return None
 
-    def hand_over(self, job_id: str, wake: Callable[[str], bool]) -> str | None:
+    def hand_over(
+        self, job_id: str, wake: Callable[[str], bool], start_generation: StartGeneration | None = None
+    ) -> str | None:
         """Pass ``job_id``'s slot to the longest-waiting job and wake it, or give it back if no one waits;
-        return who was woken."""
+        return who was woken. With ``start_generation``, the generation of a job woken holding the passed
+        slot starts now (after the wake: a job that stopped waiting passes the slot on, and starts nothing).
+        A job woken to a slot given back meanwhile asks for a free one itself."""
         holders = self.holders()
         if job_id not in holders:
             return self.wake_next(wake)  # given back already (the store step after the webhook)
@@ -96,6 +108,8 @@ class GenerationSlots:
             if passed is None:
                 return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
             if wake(waiter.task_token):
+                if start_generation is not None and waiter.start is not None:
+                    start_generation(waiter.start)
                 return waiter.job_id
             holder, holders = waiter.job_id, passed  # that execution stopped waiting: the slot passes on from it
         self.release(holder)

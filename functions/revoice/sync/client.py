@@ -233,9 +233,12 @@ class SyncClient(Transport):
 
     # -- generations -----------------------------------------------------------------------------
 
-    def create_generation(self, request: GenerateRequest, *, idempotency_key: str | None = None) -> Generation:
+    def create_generation(
+        self, request: GenerateRequest, *, idempotency_key: str | None = None, once: bool = False
+    ) -> Generation:
         """Start a generation. With a key, retries reuse it (the API answers the original); a 503
-        ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` is followed, not asked for again."""
+        ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` is followed, not asked for again.
+        ``once``: no retry (a head start that someone else makes sure of)."""
         try:
             return Generation.model_validate(
                 self._json(
@@ -244,6 +247,7 @@ class SyncClient(Transport):
                     json=request.wire(),
                     headers=_idempotency(idempotency_key),
                     follow_codes=frozenset({OUTCOME_UNKNOWN}),
+                    once=once,
                 )
             )
         except SyncApiError as error:

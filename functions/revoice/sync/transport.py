@@ -111,12 +111,14 @@ class Transport:
         headers: dict[str, str] | None = None,
         no_retry_codes: frozenset[str] = frozenset(),
         follow_codes: frozenset[str] = frozenset(),
+        once: bool = False,
     ) -> tuple[httpx.Response, int]:
         return self._send(
             lambda: self._api.request(method, path, json=json, params=params, headers=headers),
             f"{method} {path}",
             no_retry_codes=no_retry_codes,
             follow_codes=follow_codes,
+            once=once,
         )
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -130,6 +130,23 @@ class Generations:
         seen, digest = org.idempotent("generate", request, body)
         if seen is not None:
             return JSONResponse(org.generations[seen].public(), status_code=200)
+        try:
+            record = await self._created(request, body)
+        except BaseException:
+            org.forget("generate", request)
+            raise
+        org.remember("generate", request, digest, record.id)
+        org.spawn(self.run(record))
+        uncertain = org.faults.take_kind("POST /v2/generate", "outcome_unknown")
+        if uncertain is not None:  # created, but the answer says it may not have been
+            raise ApiError(
+                "IDEMPOTENCY_OUTCOME_UNKNOWN", generationId=record.id if uncertain.names_generation else None
+            )
+        return JSONResponse(record.public(), status_code=201)
+
+    async def _created(self, request: Request, body: dict[str, Any]) -> GenerationRecord:
+        """The generation the body asks for, in flight; or the error the API answers instead."""
+        org = self.org
         org.rate("generate", org.config.generate_per_minute, 60)
         video_item, sound_item = self.validated(body)
         video = self.media(video_item)
@@ -160,14 +177,7 @@ class Generations:
             )
             org.generations[record.id] = record
             org.max_in_flight = max(org.max_in_flight, org.in_flight())
-        org.remember("generate", request, digest, record.id)
-        org.spawn(self.run(record))
-        uncertain = org.faults.take_kind("POST /v2/generate", "outcome_unknown")
-        if uncertain is not None:  # created, but the answer says it may not have been
-            raise ApiError(
-                "IDEMPOTENCY_OUTCOME_UNKNOWN", generationId=record.id if uncertain.names_generation else None
-            )
-        return JSONResponse(record.public(), status_code=201)
+        return record
 
     async def _check_length(self, video: Path) -> None:
         info = await asyncio.to_thread(media.probe, video, video.suffix)

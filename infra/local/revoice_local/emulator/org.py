@@ -58,7 +58,7 @@ class Emulator:
         self.tts_jobs: dict[str, TtsJobRecord] = {}
         self.generations: dict[str, GenerationRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
-        self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}  # None: being answered
         self._windows: dict[str, deque[float]] = {}
         self.used_this_month: Counter[str] = Counter()  # "generations", "tts"
         self.clone_busy_until = 0.0
@@ -191,7 +191,12 @@ class Emulator:
         return body
 
     def idempotent(self, scope: str, request: Request, body: dict[str, Any]) -> tuple[str | None, str]:
-        """(the id an earlier identical request created, or None; the body's hash)."""
+        """(the id an earlier identical request created, or None; the body's hash).
+
+        A new key is claimed until ``remember`` or ``forget``: another request with it meanwhile (a
+        retry, or a second caller, racing the first) is answered 503 ``IDEMPOTENCY_OUTCOME_UNKNOWN``
+        without a ``generationId``, as the API answers while it cannot yet say, so the two never make
+        two of a thing."""
         key = request.headers.get("idempotency-key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if key is None:
@@ -200,10 +205,13 @@ class Emulator:
             raise ApiError("INVALID_IDEMPOTENCY_KEY", field="Idempotency-Key")
         with self.lock:
             seen = self._idempotency.get((scope, key))
-        if seen is None:
-            return None, digest
+            if seen is None:
+                self._idempotency[(scope, key)] = (digest, None)
+                return None, digest
         if seen[0] != digest:
             raise ApiError("idempotency_key_conflict")
+        if seen[1] is None:
+            raise ApiError("IDEMPOTENCY_OUTCOME_UNKNOWN")
         return seen[1], digest
 
     def remember(self, scope: str, request: Request, digest: str, created: str) -> None:
@@ -211,3 +219,11 @@ class Emulator:
         if key is not None:
             with self.lock:
                 self._idempotency[(scope, key)] = (digest, created)
+
+    def forget(self, scope: str, request: Request) -> None:
+        """Let go of a key whose request made nothing (it was refused): the next one may use it."""
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            with self.lock:
+                if self._idempotency.get((scope, key), ("", ""))[1] is None:
+                    del self._idempotency[(scope, key)]
