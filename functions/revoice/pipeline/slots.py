@@ -14,7 +14,7 @@ timeout, never the job.
 
 A waiter leaves in line the generation it will ask for, so whoever passes it a slot starts that
 generation too, at once: the slot is not idle while the woken execution resumes and its Lambda
-starts (on a busy local stack the longer half of a hand-over). The job's own request, with the same
+starts. The job's own request, with the same
 Idempotency-Key and body, then finds that generation.
 """
 

@@ -130,11 +130,8 @@ class Generations:
         seen, digest = org.idempotent("generate", request, body)
         if seen is not None:
             return JSONResponse(org.generations[seen].public(), status_code=200)
-        try:
+        with org.making("generate", request):
             record = await self._created(request, body)
-        except BaseException:
-            org.forget("generate", request)
-            raise
         org.remember("generate", request, digest, record.id)
         org.spawn(self.run(record))
         uncertain = org.faults.take_kind("POST /v2/generate", "outcome_unknown")

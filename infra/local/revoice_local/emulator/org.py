@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -193,10 +195,10 @@ class Emulator:
     def idempotent(self, scope: str, request: Request, body: dict[str, Any]) -> tuple[str | None, str]:
         """(the id an earlier identical request created, or None; the body's hash).
 
-        A new key is claimed until ``remember`` or ``forget``: another request with it meanwhile (a
-        retry, or a second caller, racing the first) is answered 503 ``IDEMPOTENCY_OUTCOME_UNKNOWN``
-        without a ``generationId``, as the API answers while it cannot yet say, so the two never make
-        two of a thing."""
+        A new key is claimed until ``remember``, or until the request fails inside ``making``: another
+        request with it meanwhile (a retry, or a second caller, racing the first) is answered 503
+        ``IDEMPOTENCY_OUTCOME_UNKNOWN`` without a ``generationId``, as the API answers while it cannot
+        yet say, so the two never make two of a thing."""
         key = request.headers.get("idempotency-key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if key is None:
@@ -220,10 +222,15 @@ class Emulator:
             with self.lock:
                 self._idempotency[(scope, key)] = (digest, created)
 
-    def forget(self, scope: str, request: Request) -> None:
-        """Let go of a key whose request made nothing (it was refused): the next one may use it."""
-        key = request.headers.get("idempotency-key")
-        if key is not None:
+    @contextmanager
+    def making(self, scope: str, request: Request) -> Iterator[None]:
+        """Around the work of a request that claimed its key: if it makes nothing (it is refused), the
+        key is let go, and the next request may use it."""
+        try:
+            yield
+        except BaseException:
+            key = request.headers.get("idempotency-key")
             with self.lock:
-                if self._idempotency.get((scope, key), ("", ""))[1] is None:
+                if key is not None and self._idempotency.get((scope, key), ("", ""))[1] is None:
                     del self._idempotency[(scope, key)]
+            raise

@@ -79,13 +79,10 @@ class Speech:
         seen, digest = org.idempotent("tts", request, body)
         if seen is not None:
             return JSONResponse(org.tts_jobs[seen].job(org.config.tts_error_shape), status_code=202)
-        try:
+        with org.making("tts", request):
             org.rate("tts/jobs", org.config.tts_per_minute, 60)
             script, voice_id = self._request(body)
             job = self._start(str(uuid.uuid4()), script, voice_id)
-        except BaseException:
-            org.forget("tts", request)
-            raise
         org.remember("tts", request, digest, job.id)
         return JSONResponse(
             job.job(org.config.tts_error_shape),
