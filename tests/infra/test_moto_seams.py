@@ -53,7 +53,7 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     from revoice_local.stack import moto_seams
 
     targets = moto_seams.seam_targets()
-    assert len(targets) == 7
+    assert len(targets) == 9
     moto_seams.install()
     moto_seams.install()  # idempotent: the originals are kept once
     sfn_task: Any = targets[moto_seams.SFN_REQUEST]
@@ -75,7 +75,7 @@ def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:
     from revoice_local.stack import moto_seams
 
     modules = moto_seams.name_targets()
-    assert len(modules) == 3
+    assert len(modules) == 5
     moto_seams.install()
     for seam in moto_seams.JSONPATH_PARSE:
         parse = getattr(modules[seam], seam[1])
@@ -107,6 +107,102 @@ def test_the_interpreter_copies_json_values_deeply_with_the_json_copy() -> None:
     copied["job"]["lines"].append({})
     assert state["job"]["lines"] == [{"n": 1, "ok": True, "cost": 0.5, "note": None}]  # the original is untouched
     assert copied["when"] == state["when"]  # not JSON: deep-copied as copy.deepcopy does
+
+
+def test_an_update_expression_is_parsed_once_and_every_caller_gets_a_tree_of_its_own() -> None:
+    from moto.dynamodb.exceptions import InvalidUpdateExpression
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import Validator
+
+    from revoice_local.stack import moto_seams
+
+    moto_seams.install()
+    expression = "SET #status = :status, #history = list_append(if_not_exists(#history, :empty), :entry) REMOVE #lease"
+    original = moto_seams._originals[moto_seams.UPDATE_PARSE](expression)
+    first, second = UpdateExpressionParser.make(expression), UpdateExpressionParser.make(expression)
+    assert first is not second  # a caller may change its tree (the validator replaces placeholders in its copy)
+    assert _shape(first) == _shape(second) == _shape(original)
+    assert moto_seams._parsed_update.cache_info().hits >= 1
+    copied = moto_seams.tree_copy(first)
+    assert copied is not first
+    assert _shape(copied) == _shape(first)
+    assert copied.children[0] is not first.children[0]
+    assert Validator.__init__.__globals__["deepcopy"] is moto_seams.tree_copy
+    with pytest.raises(InvalidUpdateExpression):  # a bad expression is refused every time, never kept
+        UpdateExpressionParser.make("SET = oops")
+    with pytest.raises(InvalidUpdateExpression):
+        UpdateExpressionParser.make("SET = oops")
+
+
+def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> None:
+    """Through moto's backend itself: no server, no IAM, and no reset of the process's other backends."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from revoice_local.stack import moto_seams
+
+    moto_seams.install()
+    backend = DynamoDBBackend("us-east-1", "111122223333")
+    backend.create_table(
+        "t",
+        schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        throughput=None,
+        attr=[{"AttributeName": "id", "AttributeType": "S"}],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=None,
+        warm_throughput=None,
+    )
+    expression = "SET #n = if_not_exists(#n, :zero) + :one, #log = list_append(if_not_exists(#log, :empty), :entry)"
+    for entry in ("a", "b", "c"):
+        backend.update_item(
+            "t",
+            {"id": {"S": "k"}},
+            expression,
+            {"#n": "count", "#log": "log"},
+            {":zero": {"N": "0"}, ":one": {"N": "1"}, ":empty": {"L": []}, ":entry": {"L": [{"S": entry}]}},
+        )
+    item = backend.get_item("t", {"id": {"S": "k"}})
+    assert item is not None
+    assert item.to_json()["Attributes"] == {
+        "id": {"S": "k"},
+        "count": {"N": "3"},
+        "log": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]},
+    }
+
+
+def _shape(node: Any) -> Any:
+    """A parsed expression as plain values, to compare two trees (a node's parent is the tree above it)."""
+    if isinstance(node, list):
+        return [_shape(child) for child in node]
+    if hasattr(node, "__dict__"):
+        return (type(node).__name__, {key: _shape(value) for key, value in vars(node).items() if key != "parent"})
+    return node
+
+
+def test_an_accounts_backend_is_found_without_the_global_lock_once_it_is_there() -> None:
+    from moto.core import responses
+    from moto.core.base_backend import BackendDict
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    from revoice_local.stack import moto_seams
+
+    moto_seams.install()
+    backends = BackendDict(DynamoDBBackend, "dynamodb")
+    first = backends["111122223333"]
+    assert backends in BackendDict._instances  # type: ignore[misc] # registered as moto does, so that reset finds it
+    assert backends["111122223333"] is first
+    backends.clear()  # what BackendDict.reset does to each dict (not called here: it resets every service)
+    BackendDict._instances.remove(backends)  # type: ignore[misc]
+    assert backends["111122223333"] is not first  # the next request after a reset makes a new one
+    assert backends in BackendDict._instances  # type: ignore[misc] # and registers it again
+    method_names = getattr(responses, moto_seams.METHOD_NAMES[1])  # the name moto's call_action looks up
+    assert "update_item" in method_names(DynamoHandler)
+    assert method_names(DynamoHandler) is method_names(DynamoHandler)
 
 
 def test_the_seam_guards_fail_loudly_if_moto_moves_them(monkeypatch: pytest.MonkeyPatch) -> None:

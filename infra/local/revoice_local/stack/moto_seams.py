@@ -38,6 +38,16 @@
   normalises the request and the answer with botocore's own model of the two operations, as Step
   Functions does.
 
+- **Request overhead moto pays again and again.** Every request finds an account's backend through
+  ``BackendDict.__getitem__``, which takes a global lock and compares the dict with every service's dict
+  in use (a dozen times per request); once the account's backend is in the dict that answer cannot
+  change until ``reset`` empties both, so a present key is answered at once. ``call_action`` lists the
+  response class's methods with ``inspect.getmembers`` on every request; a class's methods are kept.
+- **One parse per update expression.** DynamoDB's ``UpdateItem`` parses its ``UpdateExpression`` twice per
+  request (0.8 ms each) and deep-copies the tree to validate it (0.5 ms), all under the table lock. The
+  parse of a string is kept pickled, and every caller gets a tree of its own, unpickled (0.08 ms); the
+  validator copies its tree by pickle too (0.16 ms), which is the same deep copy for these plain nodes.
+
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
 
@@ -61,14 +71,18 @@ PUT_EVENTS = ("moto.events.models", "EventsBackend", "put_events")
 SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
 SFN_REQUEST = (SFN_TASK, "StateTaskServiceSfn", "_normalise_parameters")
 SFN_RESPONSE = (SFN_TASK, "StateTaskServiceSfn", "_normalise_response")
-SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS, SFN_REQUEST, SFN_RESPONSE)
+BACKENDS = ("moto.core.base_backend", "BackendDict", "_create_account_specific_backend")
+UPDATE_PARSE = ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser", "make")
+SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS, SFN_REQUEST, SFN_RESPONSE, BACKENDS, UPDATE_PARSE)
 # Module-level names moto's interpreter calls: (module, name).
 JSONPATH_PARSE = (
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse"),
 )
 LAMBDA_CLIENT = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils", "boto_client_for")
-NAMES = (*JSONPATH_PARSE, LAMBDA_CLIENT)
+METHOD_NAMES = ("moto.core.responses", "method_names_from_class")
+TREE_COPY = ("moto.dynamodb.parsing.validators", "deepcopy")
+NAMES = (*JSONPATH_PARSE, LAMBDA_CLIENT, METHOD_NAMES, TREE_COPY)
 # Modules of moto's interpreter whose ``copy.deepcopy`` copies JSON values.
 JSON_COPIES = (
     "moto.stepfunctions.parser.asl.eval.states",
@@ -148,6 +162,8 @@ def install() -> None:
     targets[PUT_EVENTS].put_events = _put_events  # type: ignore[attr-defined]
     targets[SFN_REQUEST]._normalise_parameters = _sfn_request  # type: ignore[attr-defined]
     targets[SFN_RESPONSE]._normalise_response = _sfn_response  # type: ignore[attr-defined]
+    targets[BACKENDS]._create_account_specific_backend = _account_backend  # type: ignore[attr-defined]
+    targets[UPDATE_PARSE].make = classmethod(_update_tree)  # type: ignore[attr-defined]
     modules = name_targets()
     for (module_name, name), module in modules.items():
         _originals.setdefault((module_name, "", name), getattr(module, name))
@@ -155,6 +171,9 @@ def install() -> None:
         parse = _originals[(module_name, "", name)]
         setattr(modules[(module_name, name)], name, lru_cache(maxsize=1024)(parse))
     setattr(modules[LAMBDA_CLIENT], LAMBDA_CLIENT[1], _lambda_client)
+    method_names = _originals[(METHOD_NAMES[0], "", METHOD_NAMES[1])]
+    setattr(modules[METHOD_NAMES], METHOD_NAMES[1], lru_cache(maxsize=None)(method_names))
+    setattr(modules[TREE_COPY], TREE_COPY[1], tree_copy)
     for module in json_copy_targets():
         module.copy = _JSON_COPY
 
@@ -211,6 +230,30 @@ def _put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]
             for listener in list(_event_listeners):
                 listener({**entry, "EventId": answer["EventId"]})
     return answers
+
+
+def _account_backend(self: Any, account_id: str) -> None:
+    if not dict.__contains__(self, account_id):  # a key is only ever added by the original, with its registration
+        _originals[BACKENDS](self, account_id)
+
+
+@lru_cache(maxsize=256)
+def _parsed_update(expression: str) -> bytes:
+    return pickle.dumps(_originals[UPDATE_PARSE](expression), pickle.HIGHEST_PROTOCOL)
+
+
+def _update_tree(cls: type, expression: str) -> Any:
+    """A parse error is raised, not kept: a bad expression is parsed (and refused) every time."""
+    return pickle.loads(_parsed_update(expression))  # noqa: S301 -- bytes this process pickled
+
+
+def tree_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A deep copy of a DynamoDB expression tree by pickle; anything else as ``copy.deepcopy`` copies it."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    if isinstance(value, Node):
+        return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 -- just pickled here
+    return copy.deepcopy(value, memo)
 
 
 def _atomic_dynamodb(self: Any) -> Any:
