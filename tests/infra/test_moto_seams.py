@@ -192,6 +192,7 @@ def test_an_accounts_backend_is_found_without_the_global_lock_once_it_is_there()
     from revoice_local.stack import moto_seams
 
     moto_seams.install()
+    assert BackendDict._create_account_specific_backend is moto_seams._account_backend
     backends = BackendDict(DynamoDBBackend, "dynamodb")
     first = backends["111122223333"]
     assert backends in BackendDict._instances  # type: ignore[misc] # registered as moto does, so that reset finds it
