@@ -19,10 +19,25 @@ from revoice.sync.retry import RetryPolicy
 from revoice_local import media
 from revoice_local.emulator.config import EmulatorConfig
 from revoice_local.emulator.server import EmulatorServer
+from tests.summary import SummaryTables
 
 # Property tests check behaviour, not speed: on a shared, loaded machine timing checks only flake.
 settings.register_profile("revoice", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("revoice")
+
+SUMMARY = SummaryTables()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    SUMMARY.collect(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for table in SUMMARY.tables:
+        terminalreporter.section(table)
+        for line in SUMMARY.lines(table):
+            terminalreporter.write_line(line)
+
 
 FAST = {"time_scale": 0.01, "clone_seconds": 0.5}
 SAMPLE_SCRIPT = "Hello, this is the speaker. These words are here so that there is a voice to clone."

@@ -51,22 +51,17 @@ class MatrixRow:
             else:
                 self.failed_vaguely += 1
 
-
-FAULT_MATRIX: list[MatrixRow] = []
-MATRIX_COLUMNS = ("fault", "jobs", "completed", "failed cleanly", "lost", "duplicated", "leaked")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FAULT_MATRIX:
-        return
-    rows = [(r.fault, r.jobs, r.completed, r.failed_cleanly, r.lost, r.duplicated, r.leaked) for r in FAULT_MATRIX]
-    widths = [max(len(str(value)) for value in column) for column in zip(MATRIX_COLUMNS, *rows, strict=False)]
-    terminalreporter.section("fault matrix")
-    for line in (MATRIX_COLUMNS, tuple("-" * w for w in widths), *rows):
-        cells = [
-            str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        terminalreporter.write_line("| " + " | ".join(cells) + " |")
+    def summary(self) -> dict[str, int | str]:
+        """The row of the table printed at the end of the run."""
+        return {
+            "fault": self.fault,
+            "jobs": self.jobs,
+            "completed": self.completed,
+            "failed cleanly": self.failed_cleanly,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "leaked": self.leaked,
+        }
 
 
 class LogRecords(logging.Handler):

@@ -2,7 +2,7 @@
 injection. Every job must complete or end in ``failed/<job>/error.json`` with a specific reason; none
 may be lost or duplicated; no generation slot or voice hold may leak; the job table must agree with S3.
 
-The table is printed at the end of the test session (see ``conftest.pytest_terminal_summary``).
+The table is printed at the end of the test session (see ``tests/summary.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 from revoice.aws.tables import VoiceTable
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import JobEnd, LocalStack
-from tests.e2e.conftest import FAULT_MATRIX, OUTLASTS_THE_JOB, IngestEvents, Jobs, MatrixRow
+from tests.e2e.conftest import OUTLASTS_THE_JOB, IngestEvents, Jobs, MatrixRow
+from tests.summary import record
 
 BATCH = 3
 LINE = "Every job in the batch says this line in the speaker's voice."
@@ -156,7 +157,7 @@ def matrix_row(request: pytest.FixtureRequest) -> Iterator[MatrixRow]:
     fault: Fault = request.param
     row = MatrixRow(fault.name, jobs=BATCH)
     yield row
-    FAULT_MATRIX.append(row)
+    record(request, "fault matrix", row.summary())
 
 
 @pytest.mark.parametrize("matrix_row", FAULTS, ids=[f.name for f in FAULTS], indirect=True)

@@ -1,7 +1,7 @@
 """The Lambda package as ``make build`` (``sam build``) makes it: what it holds, how big it is, and whether
 each handler imports in a clean interpreter of the runtime's Python with only its own environment.
 
-The sizes are printed at the end of the run (see ``pytest_terminal_summary`` in conftest).
+The sizes are printed at the end of the run (see ``tests/summary.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 
 from revoice_local import package
 from revoice_local.stack.template import plan
-from tests.package.conftest import PACKAGE_SIZES
+from tests.summary import record
 
 FUNCTIONS = package.functions()
 PYPROJECT = tomllib.loads((package.ROOT / "pyproject.toml").read_text())["project"]
@@ -58,9 +58,20 @@ def test_a_requirement_that_is_not_pinned_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
-def test_each_deployable_package_is_small_and_holds_only_what_lambda_needs(logical_id: str) -> None:
+def test_each_deployable_package_is_small_and_holds_only_what_lambda_needs(
+    logical_id: str, request: pytest.FixtureRequest
+) -> None:
     report = package.inspect(logical_id, _built(package.DEPLOY_BUILD) / logical_id)
-    PACKAGE_SIZES[logical_id] = report
+    record(
+        request,
+        "Lambda packages (unzipped; Lambda's limit 250 MB, our target 60 MB)",
+        {
+            "function": logical_id,
+            "MB": f"{report.megabytes:.1f}",
+            "distributions": len(report.distributions),
+            "path": str(report.path),
+        },
+    )
     assert report.unzipped_bytes < package.LAMBDA_SIZE_LIMIT
     assert report.unzipped_bytes < package.SIZE_TARGET, f"{report.megabytes} MB is over our 60 MB target"
     assert report.development_only == []
@@ -119,3 +130,28 @@ def test_the_check_names_development_only_packages(tmp_path: Path) -> None:
 
 def test_the_local_package_is_current() -> None:
     assert package.is_current(), "the local package was built from other sources: run `make build`"
+
+
+def test_a_build_with_nothing_changed_does_not_run_the_sam_cli_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert package.is_current(package.DEPLOY_BUILD), "the deployable package is not current: run `make build`"
+
+    def sam_build(*_: object) -> None:
+        raise AssertionError("sam build ran for packages that were up to date")
+
+    monkeypatch.setattr(package, "_sam_build", sam_build)
+    package.build()
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_change_to_how_the_package_is_built_makes_it_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = package.source_digest()
+    sam_pins = package.ROOT / "build" / "requirements-sam.changed.txt"  # the digest names files by their place
+    sam_pins.write_text(package.SAM_REQUIREMENTS.read_text() + "# a newer SAM CLI\n")
+    try:
+        monkeypatch.setattr(package, "SAM_REQUIREMENTS", sam_pins)
+        assert package.source_digest() != before
+        assert not package.is_current()
+    finally:
+        sam_pins.unlink()
