@@ -69,11 +69,9 @@ def test_a_function_whose_role_lacks_a_permission_its_code_needs_is_refused(stac
 def test_a_handler_that_runs_past_its_timeout_is_stopped_and_the_job_fails_as_on_aws(
     stack: LocalStack, jobs: Jobs
 ) -> None:
-    stalled = stack.stall(
-        "revoice.sync.client:SyncClient.create_generation", seconds=30, times=3, functions={"LipsyncFunction"}
-    )
-    # Long enough for the handler to reach the stalled call on a loaded machine (its work before it takes
-    # about a second there), short beside the stall.
+    # The generate operation stalls as it starts (not at its sync. labs call, which a loaded machine once took
+    # more than the 5 s to reach: the clients are made first), so each attempt is cut by the timeout at the stall.
+    stalled = stack.stall("revoice.handlers.lipsync:generate", seconds=30, times=3, functions={"LipsyncFunction"})
     with stack.configured("LipsyncFunction", Timeout=5):
         end = jobs.run({"source": jobs.put_video("speaker"), "script": LINE}, timeout=120)
     assert stalled.fired == 3  # the first attempt and Step Functions' two retries

@@ -75,9 +75,11 @@ def test_lost_and_duplicated_webhooks(
 def test_a_delayed_webhook_is_overtaken_by_a_later_one(
     emulator_factory: Callable[..., EmulatorServer], samples: Samples, receiver: Receiver
 ) -> None:
-    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind="webhook_reorder", delay=2.0)])
-    first, second = _run_with_webhook(emulator, samples, receiver, jobs=2)
-    _settle(emulator, [first, second], 2)
+    emulator = emulator_factory(faults=[FaultRule(target="webhook", kind="webhook_reorder", delay=30.0)])
+    ids = _run_with_webhook(emulator, samples, receiver, jobs=2)
+    _settle(emulator, ids, 2)
+    generations = emulator.emulator.generations
+    first, second = sorted(ids, key=lambda generation_id: generations[generation_id].finished_at or 0)
     assert [d["json"]["id"] for d in receiver.received] == [second, first]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from revoice.handlers.events import S3Event
 from revoice.pipeline.contract import LipsyncOperation
-from revoice.pipeline.layout import result_key
+from revoice.pipeline.layout import output_key, result_key
 from revoice.pipeline.state import JobState
 from tests.conftest import Samples
 from tests.fakes import World
@@ -216,6 +216,31 @@ def test_the_store_sample_copies_the_results_gives_the_slot_back_and_lets_the_vo
     assert (ended.detail_type, ended.job_id, ended.status) == ("Job Succeeded", state.job.id, "SUCCEEDED")
     assert ended.outputs is not None
     assert (ended.outputs.video, ended.outputs.result) == (result["outputs"]["video"], result_key(state.job.id))
+
+
+def test_a_job_is_marked_succeeded_only_once_its_result_json_is_there(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /jobs reads the outputs from result.json when the record says SUCCEEDED (seen answering none)."""
+    sample = event("state-store.json")
+    state = JobState.model_validate(sample)
+    assert state.generation is not None
+    assert state.generation.output_url
+    world.sync.downloads[state.generation.output_url] = b"the lip-synced video"
+    if state.tts is not None and state.tts.url:
+        world.sync.downloads[state.tts.url] = b"the speech"
+    seen_when_marked: list[object] = []
+    marked = world.jobs.succeeded
+
+    def succeeded(job_id: str, key: str) -> None:
+        seen_when_marked.append(world.bucket.read_json(key))
+        marked(job_id, key)
+
+    monkeypatch.setattr(world.jobs, "succeeded", succeeded)
+    invoke("StoreFunction", sample, world, monkeypatch)
+    [document] = seen_when_marked
+    assert isinstance(document, dict)
+    assert document["outputs"]["video"] == output_key(state.job.id)
 
 
 def test_the_failure_sample_records_the_step_and_the_generation_error(

@@ -38,8 +38,8 @@ def store_results(state: JobState, *, store: ObjectStore, sync: SyncApi, jobs: J
         speech = layout.speech_key(job_id, layout.suffix(urlsplit(speech_url).path))
         copy(speech_url, speech, layout.content_type(speech))
     result = result_document(state, speech_key=speech, store_started=started)
-    jobs.succeeded(job_id, layout.result_key(job_id))
     store.put_json(layout.result_key(job_id), result)
+    jobs.succeeded(job_id, layout.result_key(job_id))  # after result.json: GET /jobs answers SUCCEEDED with it
     return result
 
 

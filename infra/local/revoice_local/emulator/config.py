@@ -30,7 +30,7 @@ FaultKind = Literal[
     "webhook_lost",
     "webhook_duplicate",
     "webhook_delay",  # delivered `delay` seconds late
-    "webhook_reorder",  # held back `delay` seconds, so later deliveries overtake it
+    "webhook_reorder",  # held back until a later delivery is posted (at most `delay` seconds)
 ]
 
 

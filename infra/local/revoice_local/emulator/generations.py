@@ -51,6 +51,7 @@ class Generations:
     def __init__(self, org: Emulator, speech: Speech) -> None:
         self.org, self.speech = org, speech
         self._webhook_client: httpx.AsyncClient | None = None
+        self._posted = asyncio.Event()  # set (and replaced) at each delivery, for a reordered one to wait on
 
     def _webhooks(self) -> httpx.AsyncClient:
         """One client for every delivery (a new one each time costs a TLS context)."""
@@ -284,10 +285,18 @@ class Generations:
             return
         copies = 2 if faults.take_kind("webhook", "webhook_duplicate") is not None else 1
         late = faults.take("webhook", {"webhook_delay", "webhook_reorder"})
-        if late is not None:
+        if late is not None and late.kind == "webhook_reorder":
+            await self._overtaken(late.delay)
+        elif late is not None:
             await asyncio.sleep(late.delay)
         for _ in range(copies):
             await self.post_signed(url, record.webhook(), {"generation": record.id, "status": record.status})
+
+    async def _overtaken(self, at_most: float) -> None:
+        """Until a later delivery has been posted (or ``at_most`` seconds): the reorder then happens
+        however long the later generation takes, not only when it ends within a fixed delay."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._posted.wait(), timeout=at_most)
 
     async def post_signed(self, url: str, document: dict[str, Any], entry: dict[str, Any]) -> None:
         """POST ``document`` as compact JSON signed with the org's webhook secret; log how it went."""
@@ -306,6 +315,8 @@ class Generations:
         except httpx.HTTPError as exc:
             entry["error"] = type(exc).__name__
         self.org.webhook_log.append(entry)
+        self._posted.set()
+        self._posted = asyncio.Event()
 
     # -- reading ---------------------------------------------------------------------------------
 
