@@ -21,6 +21,9 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -102,11 +105,16 @@ def runtime_dir(python: Interpreter | None = None) -> Path:
 def source_digest() -> str:
     """What the packages were built from and how: the functions' files, the template, the runtime's pins,
     the SAM CLI's pins and this module."""
+    how = [TEMPLATE, RUNTIME_REQUIREMENTS, SAM_REQUIREMENTS, Path(__file__), Path(__file__).with_name("bytecode.py")]
+    return _files_digest([*FUNCTIONS.rglob("*"), *how], ROOT)
+
+
+def _files_digest(paths: Iterable[Path], root: Path) -> str:
+    """The files' names (from ``root``) and contents; bytecode and build metadata left out."""
     digest = hashlib.sha256()
-    how = [TEMPLATE, RUNTIME_REQUIREMENTS, SAM_REQUIREMENTS, Path(__file__)]
-    for path in sorted([*FUNCTIONS.rglob("*"), *how]):
+    for path in sorted(paths):
         if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith((".pyc", ".egg-info")):
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -128,23 +136,48 @@ def build(*, deployable: bool = True) -> None:
     if deployable and runtime_matches and is_current(DEPLOY_BUILD) and is_current():
         print("The Lambda packages are up to date with functions/ and the template.")
         return
-    if deployable and runtime_matches:
-        _sam_build(python, DEPLOY_BUILD, ROOT / ".aws-sam" / "cache", TEMPLATE, {})
-        _compile(python, DEPLOY_BUILD, prefix="/var/task")
-        (DEPLOY_BUILD / DIGEST_FILE).write_text(source_digest())
+    builds = []
+    if deployable and runtime_matches:  # `sam build` in the project, as a user deploying runs it
+        builds.append(_SamBuild(DEPLOY_BUILD, ROOT, ROOT / ".aws-sam" / "cache", TEMPLATE, {}, "/var/task"))
     elif deployable:
         print(f"WARNING: the deployable package needs Python {lambda_runtime()}; skipped", file=sys.stderr)
-    template = TEMPLATE if runtime_matches else _template_for(python)
     target = local_build()
-    _sam_build(
-        python,
-        target,
-        ROOT / "build" / "lambda-cache" / target.name,
-        template,
-        {"Architecture": machine_architecture()},
+    builds.append(
+        _SamBuild(
+            target,
+            LOCAL_BUILDS,
+            ROOT / "build" / "lambda-cache" / target.name,
+            TEMPLATE if runtime_matches else _template_for(python),
+            {"Architecture": machine_architecture()},
+            None,
+        )
     )
-    _compile(python, target, prefix=None)
-    (target / DIGEST_FILE).write_text(source_digest())
+    with ThreadPoolExecutor(len(builds)) as pool:  # two SAM CLIs side by side: much of a build is waiting
+        for done in [pool.submit(_build_one, python, each) for each in builds]:
+            done.result()
+
+
+@dataclass(frozen=True)
+class _SamBuild:
+    """One ``sam build``. SAM keeps a build's dependencies under its working directory's .aws-sam/deps and
+    deletes those of other builds there: each build has its own, so a change to functions/ reinstalls none."""
+
+    build_dir: Path
+    workdir: Path
+    cache_dir: Path
+    template: Path
+    overrides: dict[str, str]
+    prefix: str | None  # where the bytecode says its files are (None: where they are)
+
+
+def _build_one(python: Interpreter, each: _SamBuild) -> None:
+    started = time.monotonic()
+    _sam_build(python, each)
+    built = time.monotonic()
+    _compile(python, each.build_dir, each.prefix)
+    (each.build_dir / DIGEST_FILE).write_text(source_digest())
+    took = f"sam build {built - started:.1f} s, bytecode {time.monotonic() - built:.1f} s"
+    print(f"Built {each.build_dir.relative_to(ROOT)} ({took})")
 
 
 def ensure_local_build() -> Path:
@@ -155,22 +188,20 @@ def ensure_local_build() -> Path:
     return local_build()
 
 
-def _sam_build(
-    python: Interpreter, build_dir: Path, cache_dir: Path, template: Path, overrides: dict[str, str]
-) -> None:
+def _sam_build(python: Interpreter, each: _SamBuild) -> None:
     command = [
         str(SAM),
         "build",
         "--template-file",
-        str(template),
+        str(each.template),
         "--build-dir",
-        str(build_dir),
+        str(each.build_dir),
         "--cached",
         "--cache-dir",
-        str(cache_dir),
+        str(each.cache_dir),
     ]
-    if overrides:
-        command += ["--parameter-overrides", " ".join(f"{k}={v}" for k, v in overrides.items())]
+    if each.overrides:
+        command += ["--parameter-overrides", " ".join(f"{k}={v}" for k, v in each.overrides.items())]
     env = {
         **os.environ,
         "PATH": f"{Path(python.path).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -180,22 +211,20 @@ def _sam_build(
         # dependencies, for aws-xray-sdk): 16 MB copied into each function instead of 47 MB.
         "PIP_NO_DEPS": "1",
     }
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)  # noqa: S603
+    each.workdir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, cwd=each.workdir, env=env, capture_output=True, text=True)  # noqa: S603
     if done.returncode != 0:
         raise BuildError(f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
 
 
 def _compile(python: Interpreter, build_dir: Path, prefix: str | None) -> None:
-    """Bytecode for each function's package (unchecked hashes: the sources never change in a package)."""
-    script = (
-        "import compileall, py_compile, sys\n"
-        "for folder in sys.argv[2:]:\n"
-        "    ok = compileall.compile_dir(folder, quiet=1, workers=0, stripdir=folder if sys.argv[1] else None,\n"
-        "        prependdir=sys.argv[1] or None, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
-        "    if not ok: sys.exit('bytecode compilation failed in ' + folder)\n"
-    )
-    folders = [str(p) for p in sorted(build_dir.iterdir()) if p.is_dir()]
-    subprocess.run([python.path, "-c", script, prefix or "", *folders], check=True)  # noqa: S603
+    """Bytecode for each function's package (unchecked hashes: the sources never change in a package),
+    compiled once per group of identical packages (see :mod:`revoice_local.bytecode`)."""
+    groups: dict[str, list[str]] = {}
+    for folder in sorted(p for p in build_dir.iterdir() if p.is_dir()):
+        groups.setdefault(_files_digest(folder.rglob("*"), folder), []).append(str(folder))
+    script = Path(__file__).with_name("bytecode.py")
+    subprocess.run([python.path, str(script), prefix or "", json.dumps(list(groups.values()))], check=True)  # noqa: S603
 
 
 def _install_runtime(python: Interpreter) -> None:
