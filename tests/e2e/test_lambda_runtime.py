@@ -127,6 +127,22 @@ def test_an_environment_started_ahead_of_its_invocations_is_provisioned_and_serv
     assert warmed in list(stack.runtime.environments())
 
 
+def test_a_fault_for_one_function_leaves_the_other_functions_environments_warm(stack: LocalStack) -> None:
+    """A fault reaches a function through new environments: only that function's old ones go (clients made
+    again, a second of CPU each), and clearing it retires only the environments that carry it."""
+    stack.runtime.prewarm([stack.moto_function(logical_id) for logical_id in ("VoiceFunction", "ApiFunction")])
+    warm = {e.config.logical_id: e for e in stack.runtime.environments() if e.usable}
+    voice, api = warm["VoiceFunction"], warm["ApiFunction"]
+    stack.stall("revoice.pipeline.jobs_api:start_job", seconds=0, times=0, functions={"ApiFunction"})
+    stack.runtime.prewarm([stack.moto_function("ApiFunction")])
+    after = set(stack.runtime.environments())
+    assert voice in after
+    assert api not in after
+    (faulted,) = [e for e in after if e.config.logical_id == "ApiFunction"]
+    stack.runtime.clear_faults()
+    assert set(stack.runtime.environments()) == after - {faulted}
+
+
 def _as_role(stack: LocalStack, logical_id: str) -> Any:
     """An S3 client with the credentials the function's execution environments get."""
     from revoice_local.stack import iam

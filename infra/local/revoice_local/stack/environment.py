@@ -166,7 +166,8 @@ class ExecutionEnvironment:
         self.config = config
         self.package = package
         self.provisioned = provisioned  # started ahead of any invocation, as provisioned concurrency is
-        self.fault_generation = runtime.fault_generation
+        faults = runtime.faults_for(config.logical_id)
+        self.faults = frozenset(fault.id for fault in faults)  # what it was started with, for LambdaRuntime.current
         self._api = _RuntimeApi(self)
         self._pending: list[_Invocation] = []
         self._current: _Invocation | None = None
@@ -190,7 +191,7 @@ class ExecutionEnvironment:
                 str(runtime.runtime_dir),
                 str(package),
                 config.handler,
-                json.dumps([fault.wire() for fault in runtime.faults_for(config.logical_id)]),
+                json.dumps([fault.wire() for fault in faults]),
             ],
             cwd=package,
             env=self._environment(package),

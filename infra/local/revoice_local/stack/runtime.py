@@ -104,7 +104,6 @@ class LambdaRuntime:
         self.logical_ids = logical_ids  # function name -> the template's logical id (its package folder)
         self.xray = xray
         self.invocations = Invocations()
-        self.fault_generation = 0
         self._faults: dict[str, tuple[WorkerFault, set[str] | None]] = {}
         self._idle: dict[FunctionConfig, list[ExecutionEnvironment]] = {}
         self._busy: set[ExecutionEnvironment] = set()
@@ -169,7 +168,7 @@ class LambdaRuntime:
             idle = [] if provisioned else self._idle.get(config, [])
             while idle:
                 environment = idle.pop()
-                if environment.usable and environment.fault_generation == self.fault_generation:
+                if environment.usable and self.current(environment):
                     self._busy.add(environment)
                     return environment
                 environment.close()
@@ -182,7 +181,7 @@ class LambdaRuntime:
     def _give_back(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
             self._busy.discard(environment)
-            keep = not self._stopped and environment.usable and environment.fault_generation == self.fault_generation
+            keep = not self._stopped and environment.usable and self.current(environment)
             if keep:
                 self._idle.setdefault(environment.config, []).append(environment)
         if not keep:
@@ -211,20 +210,21 @@ class LambdaRuntime:
         """Wrap a method in new environments of ``functions`` (logical ids; all when None)."""
         with self._lock:
             self._faults[fault.id] = (fault, functions)
-            self.fault_generation += 1
-        self._retire_idle()
+        self._retire_outdated()
         return fault
 
     def clear_faults(self) -> None:
         with self._lock:
-            had = bool(self._faults)
             self._faults.clear()
-            self.fault_generation += int(had)
-        if had:
-            self._retire_idle()
+        self._retire_outdated()
 
     def faults_for(self, logical_id: str) -> list[WorkerFault]:
         return [f for f, only in self._faults.values() if only is None or logical_id in only]
+
+    def current(self, environment: ExecutionEnvironment) -> bool:
+        """Started with exactly the faults its function has now: a fault retires only the environments of
+        the functions it names, and clearing it only those that carry it."""
+        return environment.faults == {fault.id for fault in self.faults_for(environment.config.logical_id)}
 
     def fault_fires(self, fault_id: str) -> bool:
         with self._lock:
@@ -234,11 +234,12 @@ class LambdaRuntime:
             entry[0].fired += 1
             return True
 
-    def _retire_idle(self) -> None:
+    def _retire_outdated(self) -> None:
         with self._lock:
-            idle = [environment for environments in self._idle.values() for environment in environments]
-            self._idle.clear()
-        for environment in idle:
+            outdated = [e for environments in self._idle.values() for e in environments if not self.current(e)]
+            for config, environments in self._idle.items():
+                self._idle[config] = [e for e in environments if e not in outdated]
+        for environment in outdated:
             environment.close()
 
     # -- lifecycle -------------------------------------------------------------------------------
