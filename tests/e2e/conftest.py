@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from revoice_local import media
@@ -103,6 +104,16 @@ def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
     local.runtime.clear_faults()
     for name in type(saved).model_fields:
         setattr(emulator.config, name, getattr(saved, name))
+
+
+def post_webhook(stack: LocalStack, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    """``body`` POSTed to the stack's completion webhook route, as sync. labs posts it."""
+    return httpx.post(
+        f"{stack.api.url}/webhooks/sync",
+        content=body,
+        headers={"content-type": "application/json", **headers},
+        timeout=30,  # the HTTP API's own limit: a cold environment on a loaded machine takes more than httpx's 5 s
+    )
 
 
 class JobEvents:

@@ -27,7 +27,7 @@ from revoice.sync.models import TtsRequest
 from revoice.sync.retry import NO_RETRY
 from revoice.sync.webhook import sign
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import IngestEvents, Jobs
+from tests.e2e.conftest import IngestEvents, Jobs, post_webhook
 
 LINE = "A new line."
 SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -283,9 +283,7 @@ def test_the_webhook_refuses_what_it_cannot_trust_and_resumes_nothing(stack: Loc
     build, status, reason = WEBHOOK_CASES[case]
     body, headers = build(stack.emulator.config.webhook_secret)
     callbacks = stack.dynamodb.Table(str(stack.plan.outputs["JobsTableName"]).replace("JobsTable", "CallbacksTable"))
-    answer = httpx.post(
-        f"{stack.api.url}/webhooks/sync", content=body, headers={"content-type": "application/json", **headers}
-    )
+    answer = post_webhook(stack, body, headers)
     assert (answer.status_code, answer.json()["message"]) == (status, reason)
     assert "Item" not in callbacks.get_item(Key={"generationId": "gen-forged"})
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from revoice.sync.webhook import sign
 from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import LocalStack
-from tests.e2e.conftest import Jobs
+from tests.e2e.conftest import Jobs, post_webhook
 from tests.waiting import wait_until
 
 LINE = "A line for the webhook tests."
@@ -70,17 +69,11 @@ def test_duplicated_and_reordered_webhooks_change_nothing(stack: LocalStack, job
     assert [d for d in these() if "answer" in d and not d["delivered"]] == [], these()
 
 
-def _post(stack: LocalStack, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(
-        f"{stack.api.url}/webhooks/sync", content=body, headers={"content-type": "application/json", **headers}
-    )
-
-
 def test_a_verified_webhook_for_an_unknown_or_running_generation_is_a_harmless_2xx(stack: LocalStack) -> None:
     secret = stack.emulator.config.webhook_secret
     for status, outcome in (("COMPLETED", "stored"), ("PROCESSING", "not_terminal")):
         body = json.dumps({"id": f"gen-unknown-{status}", "status": status, "error_code": None}).encode()
-        answer = _post(stack, body, {"X-Signature-Primary": sign(body, secret)})
+        answer = post_webhook(stack, body, {"X-Signature-Primary": sign(body, secret)})
         assert (answer.status_code, answer.json()["outcome"]) == (200, outcome)
 
 
@@ -99,5 +92,5 @@ def test_with_webhooks_off_the_route_refuses_even_a_correctly_signed_request(sta
     body = json.dumps({"id": "gen-anything", "status": "COMPLETED", "error_code": None}).encode()
     with stack.configured("WebhookFunction", Environment={"Variables": env}):
         for secret in (stack.emulator.config.webhook_secret, "webhooks-off"):
-            answer = _post(stack, body, {"Sync-Signature": sign(body, secret)})
+            answer = post_webhook(stack, body, {"Sync-Signature": sign(body, secret)})
             assert (answer.status_code, answer.json()["message"]) == (403, "completion webhooks are off for this stack")
