@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -191,17 +192,23 @@ def test_the_slot_wait_sample_with_a_free_slot_is_served_at_once(world: World, m
     assert world.slots.waiting() == []
 
 
-def test_the_store_sample_copies_the_results_gives_the_slot_back_and_lets_the_voice_go(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _store_sample(world: World) -> tuple[dict[str, Any], JobState]:
+    """The store step's sample event, its generation's output (and speech) there to download."""
     sample = event("state-store.json")
     state = JobState.model_validate(sample)
     assert state.generation is not None
     assert state.generation.output_url
-    assert state.voice is not None
     world.sync.downloads[state.generation.output_url] = b"the lip-synced video"
     if state.tts is not None and state.tts.url:
         world.sync.downloads[state.tts.url] = b"the speech"
+    return sample, state
+
+
+def test_the_store_sample_copies_the_results_gives_the_slot_back_and_lets_the_voice_go(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample, state = _store_sample(world)
+    assert state.voice is not None
     world.lease.acquire(state.job.id)
     world.voices.record(state.voice.id, "revoice-x", source_hash="h", source_key=SOURCE, job_id=state.job.id)
     result = invoke("StoreFunction", sample, world, monkeypatch)
@@ -222,13 +229,7 @@ def test_a_job_is_marked_succeeded_only_once_its_result_json_is_there(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """GET /jobs reads the outputs from result.json when the record says SUCCEEDED (seen answering none)."""
-    sample = event("state-store.json")
-    state = JobState.model_validate(sample)
-    assert state.generation is not None
-    assert state.generation.output_url
-    world.sync.downloads[state.generation.output_url] = b"the lip-synced video"
-    if state.tts is not None and state.tts.url:
-        world.sync.downloads[state.tts.url] = b"the speech"
+    sample, state = _store_sample(world)
     seen_when_marked: list[object] = []
     marked = world.jobs.succeeded
 
