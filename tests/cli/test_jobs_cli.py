@@ -152,8 +152,13 @@ def test_the_demo_runs_the_flagship_flow_and_serves_its_job_in_the_console_until
 
     from tests.cli.conftest import REVOICE, USER_ENV
 
+    errors = tmp_path / "stderr.txt"
     demo = subprocess.Popen(
-        [*REVOICE, "demo", "--out", str(tmp_path), "--serve", "yes"], stdout=subprocess.PIPE, text=True, env=USER_ENV
+        [*REVOICE, "demo", "--out", str(tmp_path / "out"), "--serve", "yes"],
+        stdout=subprocess.PIPE,
+        stderr=errors.open("w"),
+        text=True,
+        env=USER_ENV,
     )
     try:
         assert demo.stdout is not None
@@ -165,7 +170,7 @@ def test_the_demo_runs_the_flagship_flow_and_serves_its_job_in_the_console_until
         assert lines, "the demo printed nothing"
         assert "/console#token=" in lines[-1], "".join(lines)  # it got to the end of the flow
         assert any(line.startswith("Done in") for line in lines), "".join(lines)
-        assert {"output.mp4", "speech.wav", "result.json"} <= {p.name for p in tmp_path.iterdir()}
+        assert {"output.mp4", "speech.wav", "result.json"} <= {p.name for p in (tmp_path / "out").iterdir()}
         address = urlsplit(lines[-1].strip())
         fragment = parse_qs(address.fragment)
         base = f"{address.scheme}://{address.netloc}"
@@ -175,11 +180,13 @@ def test_the_demo_runs_the_flagship_flow_and_serves_its_job_in_the_console_until
         )
         assert job.json()["status"] == "SUCCEEDED"
         video = httpx.get(job.json()["links"]["video"])
-        assert video.content == (tmp_path / "output.mp4").read_bytes()  # the page plays what the demo wrote
+        assert video.content == (tmp_path / "out" / "output.mp4").read_bytes()  # the page plays what it wrote
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
     finally:
         demo.kill()
+    warnings = [line for line in errors.read_text().splitlines() if line.startswith(("WARNING", "Traceback"))]
+    assert warnings == []  # a user's first run says what happened, not what the plumbing thought of it
 
 
 def test_campaign_submit_wait_shows_a_progress_bar_and_ends_on_its_report(

@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import httpx
+from botocore.config import Config
 
 from revoice.aws.tables import SlotTable
 from revoice.pipeline import layout
@@ -36,7 +37,7 @@ from revoice_local.stack import iam, lambda_seam, moto_seams
 from revoice_local.stack.deploy import deploy
 from revoice_local.stack.http_api import HttpApiRelay
 from revoice_local.stack.moto_server import LocalMotoServer
-from revoice_local.stack.runtime import LambdaRuntime, WorkerFault
+from revoice_local.stack.runtime import MAX_ENVIRONMENTS, LambdaRuntime, WorkerFault
 from revoice_local.stack.template import ACCOUNT, REGION, LocalPlan
 from revoice_local.stack.xray import XRayDaemon
 from revoice_local.target import Target
@@ -138,7 +139,10 @@ class LocalStack:
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.update(self.admin)
         boto3.setup_default_session()
-        sts = boto3.client("sts")
+        # Environments start side by side (every function's at once when the stack prewarms them), each
+        # assuming its role: a connection each, not urllib3's "pool is full" warnings on the user's console.
+        starting_at_once = len(self.plan.functions) * MAX_ENVIRONMENTS
+        sts = boto3.client("sts", config=Config(max_pool_connections=starting_at_once))
         self.runtime = LambdaRuntime(
             python=package.lambda_python(),
             packages=packages,
