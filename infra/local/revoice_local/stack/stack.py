@@ -79,7 +79,7 @@ class LocalStack:
         emulator: EmulatorConfig | None = None,
         parameters: dict[str, Any] | None = None,
         stack_name: str = "revoice-local",
-        prewarm: bool = True,
+        prewarm: bool | tuple[str, ...] = True,  # every function's environment started ahead, or these ones'
         function_log_level: int = logging.DEBUG,
     ) -> None:
         self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
@@ -162,8 +162,8 @@ class LocalStack:
         self.s3 = boto3.client("s3")
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.resource("dynamodb")
-        if self._prewarm:
-            self.runtime.prewarm([self.moto_function(logical_id) for logical_id in self.plan.functions])
+        warmed = tuple(self.plan.functions) if self._prewarm is True else self._prewarm or ()
+        self.runtime.prewarm([self.moto_function(logical_id) for logical_id in warmed])
         moto_seams.on_execution_end(self._heard_of_an_end)
         moto_seams.on_event(self._heard_an_event)
         self._watcher = threading.Thread(target=self._deliver_status_changes, name="eventbridge-shim", daemon=True)
