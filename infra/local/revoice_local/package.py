@@ -1,7 +1,7 @@
 """The Lambda package: built by the SAM CLI exactly as ``sam build`` builds it, checked as Lambda loads it.
 
 ``python -m revoice_local.package build`` (what ``make build`` runs) builds with the SAM CLI of
-``.venv-sam`` twice: for the template's own architecture into ``.aws-sam/build`` (what ``sam deploy``
+``.venv-sam`` twice, side by side: for the template's own architecture into ``.aws-sam/build`` (what ``sam deploy``
 uploads), and for this machine's architecture into ``build/lambda/<arch>`` (what the local stack runs).
 Both get bytecode compiled by the runtime's Python: Lambda's file system is read-only, so bytecode that
 is not shipped is compiled again on every cold start. ``build/lambda-runtime/`` holds what Lambda's
