@@ -128,8 +128,8 @@ def test_an_environment_started_ahead_of_its_invocations_is_provisioned_and_serv
 
 
 def test_a_fault_for_one_function_leaves_the_other_functions_environments_warm(stack: LocalStack) -> None:
-    """A fault reaches a function through new environments: only that function's old ones go (clients made
-    again, a second of CPU each), and clearing it retires only the environments that carry it."""
+    """A fault reaches a function through new environments: only that function's old ones go (a new one
+    costs about a second of CPU on a loaded machine), and clearing it retires only those that carry it."""
     stack.runtime.prewarm([stack.moto_function(logical_id) for logical_id in ("VoiceFunction", "ApiFunction")])
     warm = {e.config.logical_id: e for e in stack.runtime.environments() if e.usable}
     voice, api = warm["VoiceFunction"], warm["ApiFunction"]

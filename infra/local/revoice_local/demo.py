@@ -21,7 +21,7 @@ from revoice_local.stack.stack import LocalStack
 SPEAKER_SCRIPT = "Hi, I am the speaker in this sample clip. Clone my voice from these few sentences, please."
 PRESENTER_SCRIPT = "Good morning. I present the news, but today somebody else will lend me a voice."
 # The functions one job from the inbox runs (the S3 trigger, the state machine's steps, the completion
-# webhook): started ahead; the other six start on first use. On two cores this saves about 3 s of the demo.
+# webhook): started ahead; the others start on first use. On two cores this saves about 3 s of the demo.
 ONE_JOBS_FUNCTIONS = (
     "IngestFunction",
     "PushFunction",

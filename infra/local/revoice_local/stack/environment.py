@@ -167,7 +167,7 @@ class ExecutionEnvironment:
         self.package = package
         self.provisioned = provisioned  # started ahead of any invocation, as provisioned concurrency is
         faults = runtime.faults_for(config.logical_id)
-        self.faults = frozenset(fault.id for fault in faults)  # what it was started with, for LambdaRuntime.current
+        self.faults = frozenset(fault.id for fault in faults)  # what it was started with (see LambdaRuntime._current)
         self._api = _RuntimeApi(self)
         self._pending: list[_Invocation] = []
         self._current: _Invocation | None = None

@@ -168,7 +168,7 @@ class LambdaRuntime:
             idle = [] if provisioned else self._idle.get(config, [])
             while idle:
                 environment = idle.pop()
-                if environment.usable and self.current(environment):
+                if environment.usable and self._current(environment):
                     self._busy.add(environment)
                     return environment
                 environment.close()
@@ -181,7 +181,7 @@ class LambdaRuntime:
     def _give_back(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
             self._busy.discard(environment)
-            keep = not self._stopped and environment.usable and self.current(environment)
+            keep = not self._stopped and environment.usable and self._current(environment)
             if keep:
                 self._idle.setdefault(environment.config, []).append(environment)
         if not keep:
@@ -221,7 +221,7 @@ class LambdaRuntime:
     def faults_for(self, logical_id: str) -> list[WorkerFault]:
         return [f for f, only in self._faults.values() if only is None or logical_id in only]
 
-    def current(self, environment: ExecutionEnvironment) -> bool:
+    def _current(self, environment: ExecutionEnvironment) -> bool:
         """Started with exactly the faults its function has now: a fault retires only the environments of
         the functions it names, and clearing it only those that carry it."""
         return environment.faults == {fault.id for fault in self.faults_for(environment.config.logical_id)}
@@ -236,7 +236,7 @@ class LambdaRuntime:
 
     def _retire_outdated(self) -> None:
         with self._lock:
-            outdated = [e for environments in self._idle.values() for e in environments if not self.current(e)]
+            outdated = [e for environments in self._idle.values() for e in environments if not self._current(e)]
             for config, environments in self._idle.items():
                 self._idle[config] = [e for e in environments if e not in outdated]
         for environment in outdated:

@@ -79,7 +79,7 @@ class LocalStack:
         emulator: EmulatorConfig | None = None,
         parameters: dict[str, Any] | None = None,
         stack_name: str = "revoice-local",
-        prewarm: bool | tuple[str, ...] = True,  # every function's environment started ahead, or these ones'
+        prewarm: tuple[str, ...] | None = None,  # the functions whose environments start ahead (None: all)
         function_log_level: int = logging.DEBUG,
     ) -> None:
         self._emulator_config = emulator or EmulatorConfig(time_scale=0.1)
@@ -162,7 +162,7 @@ class LocalStack:
         self.s3 = boto3.client("s3")
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.resource("dynamodb")
-        warmed = tuple(self.plan.functions) if self._prewarm is True else self._prewarm or ()
+        warmed = tuple(self.plan.functions) if self._prewarm is None else self._prewarm
         self.runtime.prewarm([self.moto_function(logical_id) for logical_id in warmed])
         moto_seams.on_execution_end(self._heard_of_an_end)
         moto_seams.on_event(self._heard_an_event)
