@@ -168,6 +168,25 @@ def test_a_missing_key_is_a_404_only_to_a_role_that_may_list_the_bucket(stack: L
     assert answers == {"PushFunction": "404", "StoreFunction": "403"}
 
 
+def test_an_object_beyond_what_s3_keeps_in_memory_is_kept_on_disk_and_reads_back_whole(stack: LocalStack) -> None:
+    """A campaign's outputs would otherwise stay in the local stack's memory (moto keeps 5 MB in memory)."""
+    import os
+
+    from moto.s3.models import s3_backends
+
+    from revoice_local.stack.moto_server import S3_IN_MEMORY_BYTES
+    from revoice_local.stack.template import ACCOUNT
+
+    small, large = os.urandom(S3_IN_MEMORY_BYTES // 2), os.urandom(S3_IN_MEMORY_BYTES * 3)
+    for name, body in (("small", small), ("large", large)):
+        stack.s3.put_object(Bucket=stack.bucket, Key=f"media/spill-{name}.bin", Body=body)
+    bucket = s3_backends[ACCOUNT]["aws"].buckets[stack.bucket]
+    on_disk = {name: bucket.keys[f"media/spill-{name}.bin"]._value_buffer._rolled for name in ("small", "large")}
+    assert on_disk == {"small": False, "large": True}
+    read = stack.s3.get_object(Bucket=stack.bucket, Key="media/spill-large.bin")["Body"].read()
+    assert read == large
+
+
 def test_a_source_revoice_may_not_read_fails_the_job_with_its_own_reason(stack: LocalStack, jobs: Jobs) -> None:
     iam = boto3.client("iam")
     role = next(r for r in stack.plan.roles.values() if r.arn == stack.plan.functions["PushFunction"].role)

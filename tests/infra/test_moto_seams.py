@@ -218,3 +218,30 @@ def test_the_seam_guards_fail_loudly_if_moto_moves_them(monkeypatch: pytest.Monk
     monkeypatch.setattr(moto_seams, "JSON_COPIES", ("moto.stepfunctions.parser.asl.utils.json_path",))
     with pytest.raises(RuntimeError, match="moto no longer copies"):
         moto_seams.json_copy_targets()
+
+
+def test_an_ended_executions_history_is_packed_and_read_back_whole_through_moto() -> None:
+    """moto reads a history by deep-copying its event manager's list: the packed one unpacks there."""
+    import threading
+    import types
+
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    from revoice_local.stack import moto_seams
+
+    manager = EventManager()
+    events = [{"id": n, "type": "PassStateEntered", "stateEnteredEventDetails": {"input": "{}"}} for n in (1, 2)]
+    getattr(manager, moto_seams.HISTORY).extend(events)
+    execution = types.SimpleNamespace(
+        exec_worker=types.SimpleNamespace(env=types.SimpleNamespace(event_manager=manager))
+    )
+    moto_seams.pack_history(execution)
+    assert isinstance(getattr(manager, moto_seams.HISTORY), moto_seams.PackedHistory)
+    moto_seams.install()  # moto's event manager copies with the JSON copy, as in the local stack
+    assert manager.get_event_history() == events
+    assert manager.get_event_history() is not manager.get_event_history()
+    moved = types.SimpleNamespace(_mutex=threading.Lock())
+    with pytest.raises(RuntimeError, match="no longer keeps its events"):
+        moto_seams.pack_history(
+            types.SimpleNamespace(exec_worker=types.SimpleNamespace(env=types.SimpleNamespace(event_manager=moved)))
+        )

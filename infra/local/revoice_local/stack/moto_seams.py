@@ -48,6 +48,11 @@
   table lock. The parse of a string is kept pickled, and every caller gets a tree of its own, unpickled (0.08 ms); the
   validator copies its tree by pickle too (0.16 ms), which is the same deep copy for these plain nodes.
 
+- **A finished execution's history, packed.** moto keeps every event of every execution, each state's input
+  and output as JSON text in it: about 80 KB of the process's memory a job, most of what a long campaign
+  adds after its S3 objects. Once an execution has ended its history only is read, so it is kept pickled and
+  compressed (a few KB) and unpacked for ``GetExecutionHistory`` (moto deep-copies it there anyway).
+
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
 
@@ -58,6 +63,7 @@ import importlib
 import pickle
 import threading
 import types
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -93,6 +99,7 @@ JSON_COPIES = (
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
 )
+HISTORY = "_history_event_list"  # the EventManager's list of an execution's events
 LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a Lambda task at once
 
 _dynamodb_lock = threading.RLock()
@@ -324,7 +331,29 @@ def _pooled(region: str, service: str) -> Any:
     )
 
 
+class PackedHistory:
+    """An ended execution's events, pickled and compressed; ``copy.deepcopy`` (how moto reads them) unpacks
+    them. Anything else moto might do with a history (append to it) fails loudly."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self._packed = zlib.compress(pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = pickle.loads(zlib.decompress(self._packed))  # noqa: S301 -- bytes this process pickled
+        return events
+
+
+def pack_history(execution: Any) -> None:
+    env = execution.exec_worker.env
+    manager = getattr(env, "event_manager", None)
+    if manager is None or not isinstance(getattr(manager, HISTORY, None), list):
+        raise RuntimeError(f"moto's event manager no longer keeps its events in {HISTORY}: move the seam")
+    with manager._mutex:
+        setattr(manager, HISTORY, PackedHistory(getattr(manager, HISTORY)))
+
+
 def _terminated(self: Any) -> None:
     _originals[EXECUTION_END](self)
+    pack_history(self.execution)
     for listener in list(_end_listeners):
         listener(self.execution)

@@ -4,10 +4,18 @@
 S3 answers a GET or HEAD of a missing key with 404 only to a caller that may list the bucket
 (``s3:ListBucket``); to anyone else it answers 403, so that keys cannot be probed. moto always answers
 404. Everything else is what ``moto.server.ThreadedMotoServer`` does.
+
+S3 keeps an object's bytes in memory up to ``S3_IN_MEMORY_BYTES`` and in a temporary file beyond (moto's
+default is 5 MB, so a campaign's outputs, about 150 KB each, all stayed in the process: a third of what
+a long campaign added to the local stack's memory). A file holds a descriptor while its object exists,
+so the process may open as many as its hard limit allows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import resource
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -46,9 +54,24 @@ ACCESS_DENIED = (
 )
 
 
+S3_IN_MEMORY_BYTES = 64 * 1024
+MOST_OPEN_FILES = 65536
+
+
+def keep_large_objects_on_disk() -> None:
+    """What moto reads each time an object is stored; the open-files limit raised to match."""
+    os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(S3_IN_MEMORY_BYTES)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MOST_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MOST_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):  # a system that caps it lower keeps its own limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class LocalMotoServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         moto_seams.install()
+        keep_large_objects_on_disk()
         app = MissingKeysNeedListBucket(DomainDispatcherApplication(create_backend_app))
         self._server: BaseWSGIServer = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
