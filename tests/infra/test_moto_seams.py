@@ -245,3 +245,26 @@ def test_an_ended_executions_history_is_packed_and_read_back_whole_through_moto(
         moto_seams.pack_history(
             types.SimpleNamespace(exec_worker=types.SimpleNamespace(env=types.SimpleNamespace(event_manager=moved)))
         )
+
+
+def test_the_interpreters_ended_threads_are_dropped_from_the_list_moto_never_reads() -> None:
+    import threading
+
+    from moto.stepfunctions.parser import utils
+
+    from revoice_local.stack import moto_seams
+
+    release = threading.Event()
+    ended, waiting = threading.Thread(target=lambda: None), threading.Thread(target=release.wait)
+    ended.start()
+    ended.join()
+    waiting.start()
+    utils.TMP_THREADS.extend([ended, waiting])
+    try:
+        moto_seams.drop_ended_threads()
+        assert ended not in utils.TMP_THREADS
+        assert waiting in utils.TMP_THREADS
+    finally:
+        release.set()
+        waiting.join()
+        moto_seams.drop_ended_threads()

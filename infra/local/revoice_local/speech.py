@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 RATE = 22_050  # eSpeak NG's own output rate
+SAMPLE_BYTES = 2  # 16-bit mono
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5")
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 INITIALIZE_DONT_EXIT = 0x8000
@@ -90,8 +91,8 @@ class _Engine:
         self._lock = threading.Lock()
 
     def _collect(self, wav: Any, count: int, _events: Any) -> int:
-        if count > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        if count > 0:  # copied as bytes: numpy's as_array makes (and keeps) a ctypes type for every length
+            self._chunks.append(np.frombuffer(ctypes.string_at(wav, count * SAMPLE_BYTES), dtype=np.int16))
         return 0  # go on
 
     def speak(self, text: str, voice: SpeakingVoice) -> NDArray[np.float32]:

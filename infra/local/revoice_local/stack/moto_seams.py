@@ -52,6 +52,8 @@
   and output as JSON text in it: about 80 KB of the process's memory a job, most of what a long campaign
   adds after its S3 objects. Once an execution has ended its history only is read, so it is kept pickled and
   compressed (a few KB) and unpacked for ``GetExecutionHistory`` (moto deep-copies it there anyway).
+  moto also appends every thread its interpreter starts (about fifteen a job) to a list it never reads
+  (``TMP_THREADS``, kept from LocalStack's code for its shutdown); the ended ones are dropped from it.
 
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
@@ -99,6 +101,7 @@ JSON_COPIES = (
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
 )
+THREADS = ("moto.stepfunctions.parser.utils", "TMP_THREADS")  # moto's list of its interpreter's threads
 HISTORY = "_history_event_list"  # the EventManager's list of an execution's events
 LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a Lambda task at once
 
@@ -352,8 +355,17 @@ def pack_history(execution: Any) -> None:
         setattr(manager, HISTORY, PackedHistory(getattr(manager, HISTORY)))
 
 
+def drop_ended_threads() -> None:
+    started = getattr(importlib.import_module(THREADS[0]), THREADS[1], None)
+    if not isinstance(started, list):
+        raise RuntimeError(f"moto no longer keeps its threads in {'.'.join(THREADS)}: move the seam")
+    for thread in [thread for thread in started if not thread.is_alive()]:
+        started.remove(thread)
+
+
 def _terminated(self: Any) -> None:
     _originals[EXECUTION_END](self)
     pack_history(self.execution)
+    drop_ended_threads()
     for listener in list(_end_listeners):
         listener(self.execution)
