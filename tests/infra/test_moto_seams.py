@@ -53,12 +53,13 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     from revoice_local.stack import moto_seams
 
     targets = moto_seams.seam_targets()
-    assert len(targets) == 9
+    assert len(targets) == 10
     moto_seams.install()
     moto_seams.install()  # idempotent: the originals are kept once
     sfn_task: Any = targets[moto_seams.SFN_REQUEST]
     assert sfn_task._normalise_parameters is moto_seams._sfn_request  # startExecution speaks boto3's names
     assert sfn_task._normalise_response is moto_seams._sfn_response
+    assert sfn_task._build_sync2_resolver is moto_seams._sync2_resolver  # .sync:2 hears the execution's end
     parser: Any = targets[moto_seams.ASL_PARSER]
     definition = json.dumps(ASL).replace("${", "").replace("Arn}", "")
     first, tree = parser.parse(definition)
@@ -71,11 +72,11 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     assert start.name == same_start.name
 
 
-def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:
+def test_moto_parses_each_jsonpath_once_and_shares_one_client_per_service() -> None:
     from revoice_local.stack import moto_seams
 
     modules = moto_seams.name_targets()
-    assert len(modules) == 5
+    assert len(modules) == 6
     moto_seams.install()
     for seam in moto_seams.JSONPATH_PARSE:
         parse = getattr(modules[seam], seam[1])
@@ -86,6 +87,10 @@ def test_moto_parses_each_jsonpath_once_and_shares_one_lambda_client() -> None:
     assert client_for(region="us-east-1", service="lambda") is client
     assert client.meta.config.max_pool_connections == moto_seams.LAMBDA_POOL
     assert client.meta.config.retries["total_max_attempts"] == 1  # moto's own settings: the ASL retries
+    sfn_client_for = getattr(modules[moto_seams.SFN_CLIENT], moto_seams.SFN_CLIENT[1])
+    assert sfn_client_for(region="us-east-1", service="stepfunctions") is client_for(
+        region="us-east-1", service="stepfunctions"
+    )
 
 
 def test_the_interpreter_copies_json_values_deeply_with_the_json_copy() -> None:
@@ -268,3 +273,41 @@ def test_the_interpreters_ended_threads_are_dropped_from_the_list_moto_never_rea
         release.set()
         waiting.join()
         moto_seams.drop_ended_threads()
+
+
+def test_a_started_executions_check_runs_when_it_ends_not_on_moto_s_half_second_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``startExecution.sync:2``: the check (DescribeExecution) runs once the execution is heard to end."""
+    import threading
+    import types
+
+    from revoice_local.stack import moto_seams
+
+    arn = "arn:aws:states:us-east-1:123456789012:execution:jobs:line-1"
+    checks: list[str] = []
+    answers = iter([None, {"status": "SUCCEEDED"}])
+
+    def original(*_: Any) -> Any:
+        def check() -> Any:
+            checks.append("described")
+            return next(answers)
+
+        return check
+
+    monkeypatch.setitem(moto_seams._originals, moto_seams.SFN_SYNC, original)
+    monkeypatch.setattr(moto_seams, "CHILD_END_WAIT", 30.0)  # a test that waited for it would take 30 s
+    env = types.SimpleNamespace(stack=[{"ExecutionArn": arn}])
+    resolver = moto_seams._sync2_resolver(None, env, None, None, None)
+    done: list[Any] = []
+    waiting = threading.Thread(target=lambda: done.append(resolver()))
+    waiting.start()
+    moto_seams._child_ended(arn)  # the interpreter's report of the execution's end
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert checks == ["described"]
+    assert done == [None]
+    assert resolver() == {"status": "SUCCEEDED"}  # heard once: later checks run at once too
+    assert arn not in moto_seams._child_ends  # nothing kept once the execution's end was read
+    with pytest.raises(RuntimeError, match="no longer finds StartExecution's answer"):
+        moto_seams._sync2_resolver(None, types.SimpleNamespace(stack=[]), None, None, None)

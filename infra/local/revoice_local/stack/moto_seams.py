@@ -20,10 +20,10 @@
 - **One JSONPath parse per path.** moto builds a PLY parser (its tables, its lexer rules by reflection)
   for every ``$.path`` it evaluates: a quarter of the interpreter's time in a 60-job batch. A parsed
   path is an immutable tree that ``find`` only reads, so each path is parsed once.
-- **One Lambda client per region and server.** moto's interpreter makes a new boto3 client for every Lambda task
-  (botocore's client creation is a tenth of the local stack's CPU in a batch). boto3 clients are
-  thread-safe; one per region and moto server, with moto's own settings and a pool as large as the executions that may
-  call it at once, serves them all.
+- **One client per service, region and server.** moto's interpreter makes a new boto3 client for every Lambda task
+  and every ``states:startExecution`` (botocore's client creation is a tenth of the local stack's CPU in a
+  batch). boto3 clients are thread-safe; one per service, region and moto server, with moto's own settings
+  and a pool as large as the executions that may call it at once, serves them all.
 
 - **JSON copied as JSON.** moto's interpreter deep-copies the state's input, its output, a task's
   parameters and the context object with ``copy.deepcopy`` several times at every state (a fifth of the
@@ -36,7 +36,10 @@
   reads ``ExecutionArn`` and ``Status`` from boto3's camelCase answer: both fail (moto 5.2.5 kept the
   request and response normalisers of the code it took from LocalStack, but not their use). The seam
   normalises the request and the answer with botocore's own model of the two operations, as Step
-  Functions does.
+  Functions does. moto then learns of the started execution's end (``.sync:2``) by describing it every
+  0.5 s, with a new boto3 client for each line: the seam checks when the execution ends (heard from the
+  interpreter, as the EventBridge stand-in hears it) or after ``CHILD_END_WAIT``, with the interpreter's
+  one shared client, so a campaign's line leaves the Map when it ends, not up to half a second later.
 
 - **Request overhead moto pays again and again.** Every request finds an account's backend through
   ``BackendDict.__getitem__``, which takes a global lock and compares the dict with every service's dict
@@ -79,18 +82,31 @@ PUT_EVENTS = ("moto.events.models", "EventsBackend", "put_events")
 SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
 SFN_REQUEST = (SFN_TASK, "StateTaskServiceSfn", "_normalise_parameters")
 SFN_RESPONSE = (SFN_TASK, "StateTaskServiceSfn", "_normalise_response")
+SFN_SYNC = (SFN_TASK, "StateTaskServiceSfn", "_build_sync2_resolver")
 BACKENDS = ("moto.core.base_backend", "BackendDict", "_create_account_specific_backend")
 UPDATE_PARSE = ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser", "make")
-SEAMS = (DYNAMODB, ASL_PARSER, EXECUTION_END, DISPATCH, PUT_EVENTS, SFN_REQUEST, SFN_RESPONSE, BACKENDS, UPDATE_PARSE)
+SEAMS = (
+    DYNAMODB,
+    ASL_PARSER,
+    EXECUTION_END,
+    DISPATCH,
+    PUT_EVENTS,
+    SFN_REQUEST,
+    SFN_RESPONSE,
+    SFN_SYNC,
+    BACKENDS,
+    UPDATE_PARSE,
+)
 # Module-level names moto's interpreter calls: (module, name).
 JSONPATH_PARSE = (
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse"),
 )
 LAMBDA_CLIENT = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils", "boto_client_for")
+SFN_CLIENT = (SFN_TASK, "boto_client_for")
 METHOD_NAMES = ("moto.core.responses", "method_names_from_class")
 TREE_COPY = ("moto.dynamodb.parsing.validators", "deepcopy")
-NAMES = (*JSONPATH_PARSE, LAMBDA_CLIENT, METHOD_NAMES, TREE_COPY)
+NAMES = (*JSONPATH_PARSE, LAMBDA_CLIENT, SFN_CLIENT, METHOD_NAMES, TREE_COPY)
 # Modules of moto's interpreter whose ``copy.deepcopy`` copies JSON values.
 JSON_COPIES = (
     "moto.stepfunctions.parser.asl.eval.states",
@@ -105,7 +121,11 @@ THREADS = ("moto.stepfunctions.parser.utils", "TMP_THREADS")  # moto's list of i
 HISTORY = "_history_event_list"  # the EventManager's list of an execution's events
 LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a Lambda task at once
 
+CHILD_END_WAIT = 1.0  # seconds: how late a parent stopped meanwhile may notice it (moto's loop then checks it)
+
 _dynamodb_lock = threading.RLock()
+_child_ends: dict[str, threading.Event] = {}  # a started execution's ARN: set when it ends
+_child_ends_lock = threading.Lock()
 _end_listeners: list[Callable[[Any], None]] = []
 _event_listeners: list[Callable[[dict[str, Any]], None]] = []
 _originals: dict[tuple[str, ...], Any] = {}  # (module, class, method); class is "" for a module name
@@ -172,6 +192,7 @@ def install() -> None:
     targets[PUT_EVENTS].put_events = _put_events  # type: ignore[attr-defined]
     targets[SFN_REQUEST]._normalise_parameters = _sfn_request  # type: ignore[attr-defined]
     targets[SFN_RESPONSE]._normalise_response = _sfn_response  # type: ignore[attr-defined]
+    targets[SFN_SYNC]._build_sync2_resolver = _sync2_resolver  # type: ignore[attr-defined]
     targets[BACKENDS]._create_account_specific_backend = _account_backend  # type: ignore[attr-defined]
     targets[UPDATE_PARSE].make = classmethod(_update_tree)  # type: ignore[attr-defined]
     modules = name_targets()
@@ -180,7 +201,8 @@ def install() -> None:
     for module_name, name in JSONPATH_PARSE:
         parse = _originals[(module_name, "", name)]
         setattr(modules[(module_name, name)], name, lru_cache(maxsize=1024)(parse))
-    setattr(modules[LAMBDA_CLIENT], LAMBDA_CLIENT[1], _lambda_client)
+    setattr(modules[LAMBDA_CLIENT], LAMBDA_CLIENT[1], _shared_client)
+    setattr(modules[SFN_CLIENT], SFN_CLIENT[1], _shared_client)
     method_names = _originals[(METHOD_NAMES[0], "", METHOD_NAMES[1])]
     setattr(modules[METHOD_NAMES], METHOD_NAMES[1], lru_cache(maxsize=None)(method_names))
     setattr(modules[TREE_COPY], TREE_COPY[1], tree_copy)
@@ -215,6 +237,45 @@ def _sfn_response(
         for key, value in response.items():  # dates as Step Functions puts them in a state: epoch milliseconds
             if isinstance(value, datetime):
                 response[key] = int(value.timestamp() * 1000)
+
+
+def _sync2_resolver(
+    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+) -> Callable[[], Any]:
+    """moto's check of a started execution (DescribeExecution), called when that execution ends or after
+    ``CHILD_END_WAIT`` seconds, whichever comes first (moto: every 0.5 s)."""
+    started = env.stack[-1] if env.stack else None  # what the original pops: StartExecution's answer
+    if not isinstance(started, dict) or "ExecutionArn" not in started:
+        raise RuntimeError("moto's startExecution.sync:2 no longer finds StartExecution's answer: move the seam")
+    execution_arn = str(started["ExecutionArn"])
+    with _child_ends_lock:
+        ended = _child_ends.setdefault(execution_arn, threading.Event())
+    check = _originals[SFN_SYNC](self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    def resolver() -> Any:
+        ended.wait(CHILD_END_WAIT)
+        try:
+            answer = check()
+        except BaseException:  # the execution failed: moto raises its error to the state
+            _forget_child(execution_arn)
+            raise
+        if answer is not None:
+            _forget_child(execution_arn)
+        return answer
+
+    return resolver
+
+
+def _forget_child(execution_arn: str) -> None:
+    with _child_ends_lock:
+        _child_ends.pop(execution_arn, None)
+
+
+def _child_ended(execution_arn: str) -> None:
+    with _child_ends_lock:
+        ended = _child_ends.pop(execution_arn, None)
+    if ended is not None:
+        ended.set()
 
 
 def on_execution_end(listener: Callable[[Any], None]) -> None:
@@ -305,7 +366,7 @@ _clients: dict[tuple[str, str, str], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _lambda_client(region: str, service: str, state_credentials: Any = None) -> Any:
+def _shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
     from moto.settings import moto_server_port
 
     key = (region, service, moto_server_port())  # each local stack's server has a port of its own
@@ -367,5 +428,6 @@ def _terminated(self: Any) -> None:
     _originals[EXECUTION_END](self)
     pack_history(self.execution)
     drop_ended_threads()
+    _child_ended(str(self.execution.exec_arn))
     for listener in list(_end_listeners):
         listener(self.execution)
