@@ -171,10 +171,11 @@ def test_a_missing_key_is_a_404_only_to_a_role_that_may_list_the_bucket(stack: L
 def test_an_object_beyond_what_s3_keeps_in_memory_is_kept_on_disk_and_reads_back_whole(stack: LocalStack) -> None:
     """A campaign's outputs would otherwise stay in the local stack's memory (moto keeps 5 MB in memory)."""
     import os
+    import resource
 
     from moto.s3.models import s3_backends
 
-    from revoice_local.stack.moto_server import S3_IN_MEMORY_BYTES
+    from revoice_local.stack.moto_server import MOST_OPEN_FILES, S3_IN_MEMORY_BYTES
     from revoice_local.stack.template import ACCOUNT
 
     small, large = os.urandom(S3_IN_MEMORY_BYTES // 2), os.urandom(S3_IN_MEMORY_BYTES * 3)
@@ -185,6 +186,8 @@ def test_an_object_beyond_what_s3_keeps_in_memory_is_kept_on_disk_and_reads_back
     assert on_disk == {"small": False, "large": True}
     read = stack.s3.get_object(Bucket=stack.bucket, Key="media/spill-large.bin")["Body"].read()
     assert read == large
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # each file on disk holds a descriptor
+    assert soft == resource.RLIM_INFINITY or soft >= min(MOST_OPEN_FILES, hard if hard >= 0 else MOST_OPEN_FILES)
 
 
 def test_a_source_revoice_may_not_read_fails_the_job_with_its_own_reason(stack: LocalStack, jobs: Jobs) -> None:

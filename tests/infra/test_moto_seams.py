@@ -85,7 +85,7 @@ def test_moto_parses_each_jsonpath_once_and_shares_one_client_per_service() -> N
     client_for = getattr(modules[moto_seams.LAMBDA_CLIENT], moto_seams.LAMBDA_CLIENT[1])
     client = client_for(region="us-east-1", service="lambda")
     assert client_for(region="us-east-1", service="lambda") is client
-    assert client.meta.config.max_pool_connections == moto_seams.LAMBDA_POOL
+    assert client.meta.config.max_pool_connections == moto_seams.CLIENT_POOL
     assert client.meta.config.retries["total_max_attempts"] == 1  # moto's own settings: the ASL retries
     sfn_client_for = getattr(modules[moto_seams.SFN_CLIENT], moto_seams.SFN_CLIENT[1])
     assert sfn_client_for(region="us-east-1", service="stepfunctions") is client_for(

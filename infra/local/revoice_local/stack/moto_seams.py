@@ -54,7 +54,8 @@
 - **A finished execution's history, packed.** moto keeps every event of every execution, each state's input
   and output as JSON text in it: about 80 KB of the process's memory a job, most of what a long campaign
   adds after its S3 objects. Once an execution has ended its history only is read, so it is kept pickled and
-  compressed (a few KB) and unpacked for ``GetExecutionHistory`` (moto deep-copies it there anyway).
+  compressed (a job's 49 events: 89 KB pickled, 6-7 KB packed, in 0.3-0.4 ms) and unpacked for
+  ``GetExecutionHistory`` (moto deep-copies it there anyway).
   moto also appends every thread its interpreter starts (about fifteen a job) to a list it never reads
   (``TMP_THREADS``, kept from LocalStack's code for its shutdown); the ended ones are dropped from it.
 
@@ -119,7 +120,7 @@ JSON_COPIES = (
 )
 THREADS = ("moto.stepfunctions.parser.utils", "TMP_THREADS")  # moto's list of its interpreter's threads
 HISTORY = "_history_event_list"  # the EventManager's list of an execution's events
-LAMBDA_POOL = 128  # connections: every execution of a large batch may be in a Lambda task at once
+CLIENT_POOL = 128  # connections: every execution of a large batch may be in a Lambda (or .sync:2) task at once
 
 CHILD_END_WAIT = 1.0  # seconds: how late a parent stopped meanwhile may notice it (moto's loop then checks it)
 
@@ -391,7 +392,7 @@ def _pooled(region: str, service: str) -> Any:
         endpoint_url=model.meta.endpoint_url,
         aws_access_key_id=credentials.access_key,
         aws_secret_access_key=credentials.secret_key,
-        config=model.meta.config.merge(Config(max_pool_connections=LAMBDA_POOL)),
+        config=model.meta.config.merge(Config(max_pool_connections=CLIENT_POOL)),
     )
 
 
@@ -425,9 +426,11 @@ def drop_ended_threads() -> None:
 
 
 def _terminated(self: Any) -> None:
+    """Tell whoever waits first (a Map's check, the EventBridge stand-in), then pack: the history's
+    mutex keeps a read that comes meanwhile whole."""
     _originals[EXECUTION_END](self)
-    pack_history(self.execution)
-    drop_ended_threads()
     _child_ended(str(self.execution.exec_arn))
     for listener in list(_end_listeners):
         listener(self.execution)
+    pack_history(self.execution)
+    drop_ended_threads()
