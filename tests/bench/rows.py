@@ -32,6 +32,26 @@ def row(
     }
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """CPU time the hypervisor gave to other guests (steal) and all CPU time so far, in ticks, or None
+    where /proc/stat is missing."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    ticks = [int(field) for field in fields]
+    return ticks[7], sum(ticks)
+
+
+def stolen_since(before: tuple[int, int] | None) -> str:
+    """The share of the machine's CPU the host took since ``before``, as a note: on a shared VM it slows
+    everything measured meanwhile, so figures from two runs compare only at a like share."""
+    after = cpu_ticks()
+    if before is None or after is None or after[1] <= before[1]:
+        return ""
+    return f"; the host took {(after[0] - before[0]) / (after[1] - before[1]):.0%} of the CPU (steal)"
+
+
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (

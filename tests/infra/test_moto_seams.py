@@ -53,7 +53,7 @@ def test_the_moto_seams_for_atomic_writes_one_parse_and_execution_ends_are_still
     from revoice_local.stack import moto_seams
 
     targets = moto_seams.seam_targets()
-    assert len(targets) == 10
+    assert len(targets) == 11
     moto_seams.install()
     moto_seams.install()  # idempotent: the originals are kept once
     sfn_task: Any = targets[moto_seams.SFN_REQUEST]
@@ -177,6 +177,50 @@ def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> No
         "count": {"N": "3"},
         "log": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]},
     }
+
+
+def test_moto_keeps_the_models_it_still_uses_and_frees_the_rest() -> None:
+    """Two copies of the item every UpdateItem makes, and an S3 key overwritten, were kept for good in
+    their class's ``instances_tracked``; now only what is still referred to is in it."""
+    import gc
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.s3.models import FakeKey
+
+    from revoice_local.stack import moto_seams
+
+    moto_seams.install()
+    backend = DynamoDBBackend("us-east-1", "111122223333")
+    backend.create_table(
+        "tracked",
+        schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        throughput=None,
+        attr=[{"AttributeName": "id", "AttributeType": "S"}],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=None,
+        warm_throughput=None,
+    )
+    for n in range(50):
+        backend.update_item("tracked", {"id": {"S": "k"}}, "SET n = :n", {}, {":n": {"N": str(n)}})
+    gc.collect()
+    stored = backend.get_item("tracked", {"id": {"S": "k"}})
+    tracked = list(getattr(Item, moto_seams.TRACKED))
+    assert any(item is stored for item in tracked)  # moto's reset and dashboard still find what is in use
+    assert len([item for item in tracked if item.hash_key.value == "k"]) <= 2  # not 50 copies and more
+
+    kept = FakeKey("kept", b"kept", "111122223333", "us-east-1")
+    FakeKey("overwritten", b"x" * 1024, "111122223333", "us-east-1")  # a key no bucket holds any more
+    gc.collect()
+    keys = list(getattr(FakeKey, moto_seams.TRACKED))
+    assert kept in keys
+    assert "overwritten" not in [key.name for key in keys]
+    kept.dispose()
 
 
 def _shape(node: Any) -> Any:

@@ -59,6 +59,13 @@
   moto also appends every thread its interpreter starts (about fifteen a job) to a list it never reads
   (``TMP_THREADS``, kept from LocalStack's code for its shutdown); the ended ones are dropped from it.
 
+- **Every model moto ever made, kept.** ``BaseModel.__new__`` appends each instance to its class's
+  ``instances_tracked`` list (read only by moto's dashboard and by S3's reset, which closes the keys' files),
+  so nothing moto makes is ever freed: DynamoDB's ``UpdateItem`` deep-copies the item twice (to compare
+  and to answer), about 22 items a campaign line that stayed in memory with all their attributes, and every
+  S3 object overwritten kept its bytes. The lists hold their instances weakly: whatever moto still uses
+  is there, the rest is freed (an overwritten S3 key closes its buffer as it goes).
+
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
 
@@ -69,8 +76,10 @@ import importlib
 import pickle
 import threading
 import types
+import warnings
+import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -86,6 +95,8 @@ SFN_RESPONSE = (SFN_TASK, "StateTaskServiceSfn", "_normalise_response")
 SFN_SYNC = (SFN_TASK, "StateTaskServiceSfn", "_build_sync2_resolver")
 BACKENDS = ("moto.core.base_backend", "BackendDict", "_create_account_specific_backend")
 UPDATE_PARSE = ("moto.dynamodb.parsing.expressions", "UpdateExpressionParser", "make")
+MODELS = ("moto.core.common_models", "BaseModel", "__new__")
+TRACKED = "instances_tracked"  # the class attribute BaseModel.__new__ appends every instance to
 SEAMS = (
     DYNAMODB,
     ASL_PARSER,
@@ -97,6 +108,7 @@ SEAMS = (
     SFN_SYNC,
     BACKENDS,
     UPDATE_PARSE,
+    MODELS,
 )
 # Module-level names moto's interpreter calls: (module, name).
 JSONPATH_PARSE = (
@@ -196,6 +208,9 @@ def install() -> None:
     targets[SFN_SYNC]._build_sync2_resolver = _sync2_resolver  # type: ignore[attr-defined]
     targets[BACKENDS]._create_account_specific_backend = _account_backend  # type: ignore[attr-defined]
     targets[UPDATE_PARSE].make = classmethod(_update_tree)  # type: ignore[attr-defined]
+    targets[MODELS].__new__ = staticmethod(_tracked_weakly)  # type: ignore[assignment]
+    # moto's own note that a key it no longer tracks was freed before its reset closed it
+    warnings.filterwarnings("ignore", "S3 key was not disposed of in time", ResourceWarning)
     modules = name_targets()
     for (module_name, name), module in modules.items():
         _originals.setdefault((module_name, "", name), getattr(module, name))
@@ -394,6 +409,44 @@ def _pooled(region: str, service: str) -> Any:
         aws_secret_access_key=credentials.secret_key,
         config=model.meta.config.merge(Config(max_pool_connections=CLIENT_POOL)),
     )
+
+
+class TrackedWeakly:
+    """A model class's ``instances_tracked``: what moto reads of its list (append, iterate, len), holding
+    each instance weakly (a class with ``__slots__`` and no weak reference is held as moto holds it)."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+        self._held: list[Any] = []
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)  # the callback runs before the object's memory (and so its id) is reused
+
+        def forget(_: weakref.ref[Any]) -> None:
+            self._refs.pop(key, None)
+
+        try:
+            self._refs[key] = weakref.ref(instance, forget)
+        except TypeError:
+            self._held.append(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        alive = [ref() for ref in list(self._refs.values())]
+        return iter([instance for instance in alive if instance is not None] + self._held)
+
+    def __len__(self) -> int:
+        return len(self._refs) + len(self._held)
+
+
+def _tracked_weakly(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """BaseModel.__new__, with the list it appends to made weak (again after moto's reset, which sets a
+    new plain list)."""
+    tracked = cls.__dict__.get(TRACKED)
+    if not isinstance(tracked, TrackedWeakly):
+        setattr(cls, TRACKED, TrackedWeakly(tracked or ()))
+    return _originals[MODELS](cls, *args, **kwargs)
 
 
 class PackedHistory:
