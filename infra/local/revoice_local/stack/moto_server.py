@@ -8,7 +8,10 @@ S3 answers a GET or HEAD of a missing key with 404 only to a caller that may lis
 S3 keeps an object's bytes in memory up to ``S3_IN_MEMORY_BYTES`` and in a temporary file beyond (moto's
 default is 5 MB, so a campaign line's objects, about 160 KB, all stayed in the process: 47 MB for 300
 lines, a third of what a long campaign added to the local stack's memory). A file holds a descriptor
-while its object exists, so the process may open as many as its hard limit allows.
+while its object exists (about 1.5 a campaign line), so the process raises its open-files limit as far as
+the system lets it (macOS refuses more than ``kern.maxfilesperproc`` whatever the hard limit says), and
+keeps objects in memory, as moto does, where it cannot open ``FILES_FOR_OBJECTS_ON_DISK``: a long
+campaign then costs memory instead of failing with "too many open files".
 """
 
 from __future__ import annotations
@@ -56,16 +59,27 @@ ACCESS_DENIED = (
 
 S3_IN_MEMORY_BYTES = 64 * 1024
 MOST_OPEN_FILES = 65536
+FILES_FOR_OBJECTS_ON_DISK = 8192  # a 5,000-line campaign's objects, with room for the stack's sockets
 
 
 def keep_large_objects_on_disk() -> None:
-    """What moto reads each time an object is stored; the open-files limit raised to match."""
-    os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(S3_IN_MEMORY_BYTES)
+    """What moto reads each time an object is stored, where the open-files limit allows it."""
+    if raise_open_files_limit() >= FILES_FOR_OBJECTS_ON_DISK:
+        os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(S3_IN_MEMORY_BYTES)
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit raised toward ``MOST_OPEN_FILES`` (halving what the system refuses); the limit now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MOST_OPEN_FILES
     wanted = MOST_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MOST_OPEN_FILES)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        with contextlib.suppress(ValueError, OSError):  # a system that caps it lower keeps its own limit
+    while wanted > soft:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+        wanted //= 2
+    return soft
 
 
 class LocalMotoServer:
