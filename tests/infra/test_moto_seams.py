@@ -139,8 +139,8 @@ def test_an_update_expression_is_parsed_once_and_every_caller_gets_a_tree_of_its
         UpdateExpressionParser.make("SET = oops")
 
 
-def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> None:
-    """Through moto's backend itself: no server, no IAM, and no reset of the process's other backends."""
+def _backend_with_table(name: str) -> Any:
+    """moto's DynamoDB backend itself, with the seams: no server, no IAM, no reset of the process's others."""
     from moto.dynamodb.models import DynamoDBBackend
 
     from revoice_local.stack import moto_seams
@@ -148,7 +148,7 @@ def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> No
     moto_seams.install()
     backend = DynamoDBBackend("us-east-1", "111122223333")
     backend.create_table(
-        "t",
+        name,
         schema=[{"AttributeName": "id", "KeyType": "HASH"}],
         throughput=None,
         attr=[{"AttributeName": "id", "AttributeType": "S"}],
@@ -161,6 +161,12 @@ def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> No
         deletion_protection_enabled=None,
         warm_throughput=None,
     )
+    return backend
+
+
+def test_the_table_takes_updates_with_a_kept_expression_as_it_did_before() -> None:
+    """Through moto's backend itself: no server, no IAM, and no reset of the process's other backends."""
+    backend = _backend_with_table("t")
     expression = "SET #n = if_not_exists(#n, :zero) + :one, #log = list_append(if_not_exists(#log, :empty), :entry)"
     for entry in ("a", "b", "c"):
         backend.update_item(
@@ -184,28 +190,12 @@ def test_moto_keeps_the_models_it_still_uses_and_frees_the_rest() -> None:
     their class's ``instances_tracked``; now only what is still referred to is in it."""
     import gc
 
-    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
     from moto.s3.models import FakeKey
 
     from revoice_local.stack import moto_seams
 
-    moto_seams.install()
-    backend = DynamoDBBackend("us-east-1", "111122223333")
-    backend.create_table(
-        "tracked",
-        schema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        throughput=None,
-        attr=[{"AttributeName": "id", "AttributeType": "S"}],
-        global_indexes=None,
-        indexes=None,
-        streams=None,
-        billing_mode="PAY_PER_REQUEST",
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=None,
-        warm_throughput=None,
-    )
+    backend = _backend_with_table("tracked")
     for n in range(50):
         backend.update_item("tracked", {"id": {"S": "k"}}, "SET n = :n", {}, {":n": {"N": str(n)}})
     gc.collect()
