@@ -16,8 +16,8 @@ def nothing_is_held(stack: LocalStack) -> None:
     """No generation slot, nobody in line for one, no voice held by a job that has ended, and no job the
     table calls RUNNING whose execution has ended."""
     slots = stack.generation_slots()
-    assert slots.holders() == set()
-    assert slots.waiting() == []
+    assert slots.holders() == set(), f"generation slots still held by {sorted(slots.holders())}"
+    assert slots.waiting() == [], f"still in line for a slot: {slots.waiting()}"
     running = {str(item["jobId"]) for item in scan_all(stack.job_table()) if item.get("status") == "RUNNING"}
     ended = {job for job in running if stack._execution_status(job) not in (None, "RUNNING")}
     assert ended == set(), "the job table says RUNNING for jobs whose execution has ended"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,8 @@ from revoice.sync.models import TtsRequest
 from revoice_local import media
 from revoice_local.emulator.config import FaultRule
 from revoice_local.emulator.server import EmulatorServer
-from tests.conftest import fast_client
+from revoice_local.emulator.tts import Speech
+from tests.conftest import Samples, fast_client, upload
 
 SHORT = "Short line."
 LONG = "This is a much longer line of speech, with several clauses, and it should take far longer to say aloud."
@@ -123,3 +126,36 @@ def test_jobs_not_enabled_is_a_503_on_the_jobs_endpoint(emulator_factory: Callab
     with fast_client(emulator_factory(tts_jobs_enabled=False)) as client, pytest.raises(SyncApiError) as caught:
         client.start_tts(TtsRequest(script=SHORT, voice_id=_voice(client)), shape="jobs")
     assert (caught.value.status_code, caught.value.error_code) == (503, "tts_jobs_not_enabled")
+
+
+def test_a_burst_of_speech_waits_its_turn_without_holding_the_threads_an_upload_needs(
+    emulator_factory: Callable[..., EmulatorServer], samples: Samples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eSpeak says one script at a time: requests waiting for it filled asyncio's shared pool, so a
+    generation's render or an upload's probe waited behind a campaign's lines."""
+    speaking, started, release = [], threading.Event(), threading.Event()
+    say = Speech.render
+
+    def held(self: Speech, job_id: str, script: str, voice_id: str) -> tuple[str, float]:
+        speaking.append(threading.current_thread().name)
+        started.set()
+        release.wait(timeout=30)
+        return say(self, job_id, script, voice_id)
+
+    monkeypatch.setattr(Speech, "render", held)
+    with (
+        fast_client(emulator_factory(tts_jobs_enabled=False, tts_shape="sync")) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        voice = _voice(client)
+        speeches = [pool.submit(client.start_tts, TtsRequest(script=SHORT, voice_id=voice)) for _ in range(8)]
+        assert started.wait(timeout=10)
+        asset = upload(client, samples.video)  # probed in asyncio's pool while the speech waits for eSpeak
+        held_up = not release.is_set()
+        release.set()
+        jobs = [speech.result(timeout=60) for speech in speeches]
+    assert held_up  # the upload was answered while every speech was still waiting
+    assert asset.id
+    assert all(job.finished for job in jobs)
+    assert len(speaking) == 8
+    assert {name.rsplit("_", 1)[0] for name in speaking} == {"emulator-speech"}  # one after another, in order

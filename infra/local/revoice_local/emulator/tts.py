@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +19,11 @@ from revoice_local.emulator.catalog import MAX_SCRIPT_CHARS, RUNNING
 from revoice_local.emulator.errors import ApiError
 from revoice_local.emulator.org import Emulator
 from revoice_local.emulator.records import TtsJobRecord
+
+# eSpeak says one script at a time (revoice_local.speech): a thread of its own, first come first served.
+# In asyncio's shared pool, a burst of requests (a campaign's lines) held its threads waiting for eSpeak,
+# and the generations' renders and media probes queued behind them.
+SPEAKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-speech")
 
 
 class Speech:
@@ -58,13 +64,16 @@ class Speech:
         self.org.stored(key)
         return self.org.storage_url(key), round(len(samples) / media.SPEECH_RATE, 3)
 
+    async def _spoken(self, job_id: str, script: str, voice_id: str) -> tuple[str, float]:
+        return await asyncio.get_running_loop().run_in_executor(SPEAKER, self.render, job_id, script, voice_id)
+
     async def create(self, request: Request) -> Response:
         org = self.org
         org.rate("tts", org.config.tts_per_minute, 60)
         script, voice_id = self._request(await org.json_body(request))
         job_id = str(uuid.uuid4())
         if org.config.tts_shape == "sync":
-            url, duration = await asyncio.to_thread(self.render, job_id, script, voice_id)
+            url, duration = await self._spoken(job_id, script, voice_id)
             return JSONResponse({"id": job_id, "url": url, "duration": duration})
         return JSONResponse(self._start(job_id, script, voice_id).seed(), status_code=201)
 
@@ -120,5 +129,5 @@ class Speech:
             job.error_message = f"Speech synthesis failed ({job.error_code})"
             job.status, job.finished_at = "FAILED", stamp()
             return
-        job.url, job.duration = await asyncio.to_thread(self.render, job.id, script, voice_id)
+        job.url, job.duration = await self._spoken(job.id, script, voice_id)
         job.status, job.finished_at = "SUCCESS", stamp()
