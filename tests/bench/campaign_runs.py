@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.bench.rows import Row, cpu_ticks, row, stolen_since
+from tests.bench.rows import HostShare, Row, row
 from tests.bench.stack_runs import (
     PRICE_INVOCATION_DURATION,
     PRICE_REQUEST,
@@ -26,7 +26,6 @@ from tests.bench.stack_runs import (
     _stack,
 )
 
-SLOT_STATE = "Start lip-sync"  # the job machine's state that takes a generation slot (or joins the line)
 # A single job with the webhook, as `python -m tests.bench.suite latency` measures it (results.md).
 SINGLE_JOB_TRANSITIONS, SINGLE_JOB_INVOCATIONS = 14, 8.5
 
@@ -76,6 +75,7 @@ def _run_campaign(stack: Any, n: int, name: str, **metadata: str) -> tuple[str, 
 def _gaps(generations: list[Any], concurrency: int, ready: dict[str, float] | None = None) -> list[float]:
     """Each slot's idle time between one generation's end and the next one's start (slots assigned greedily);
     given when each generation's job asked for a slot (``ready``), only the part after it asked."""
+    asked = ready or {}
     spans = sorted((_epoch(g.created_at), g.finished_at, g.id) for g in generations if g.finished_at)
     slots: list[float] = []
     gaps = []
@@ -84,23 +84,37 @@ def _gaps(generations: list[Any], concurrency: int, ready: dict[str, float] | No
             slots.append(end)
             continue
         free = min(range(concurrency), key=lambda i: slots[i])
-        idle_from = max(slots[free], (ready or {}).get(generation, 0.0))
+        idle_from = max(slots[free], asked.get(generation, 0.0))
         gaps.append(max(0.0, start - idle_from))
         slots[free] = end
     return sorted(gaps) or [0.0]
+
+
+def _slot_state() -> str:
+    """The job machine's state that takes a generation slot (or joins the line): where its line's wait
+    goes back to."""
+    from revoice.pipeline.contract import LipsyncOperation
+    from revoice_local.statemachine import definition
+
+    [state] = [
+        state["Next"]
+        for state in definition()["States"].values()
+        if state.get("Parameters", {}).get("Payload", {}).get("operation") == LipsyncOperation.JOIN_THE_LINE
+    ]
+    return str(state)
 
 
 def _asked_for_a_slot(stack: Any, generations: list[Any]) -> dict[str, float]:
     """When each generation's job first entered the state that takes a slot, by generation id: a slot freed
     before the next job got there idles because no job was ready (on two cores, 54 others were still
     pushing, cloning and speaking), not because of the hand-over."""
-    asked = {}
+    slot_state, asked = _slot_state(), {}
     for generation in generations:
         events = stack.history(generation.idempotency_key)  # a job's generation carries the job's id as its key
         asked[generation.id] = min(
             event["timestamp"].timestamp()
             for event in events
-            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == SLOT_STATE
+            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == slot_state
         )
     return asked
 
@@ -121,9 +135,8 @@ def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0,
         single_generations = list(emulator.generations.values())
         singles_asked = _asked_for_a_slot(stack, single_generations)
         before = (len(emulator.assets), len(emulator.voices), set(emulator.generations))
-        ticks = cpu_ticks()
-        campaign_id, made = _run_campaign(stack, n, "bench")
-        stolen = stolen_since(ticks)
+        with HostShare() as host:
+            campaign_id, made = _run_campaign(stack, n, "bench")
         summary = stack.read_json(f"results/{campaign_id}/summary.json") or {}
         lines = [g for key, g in emulator.generations.items() if key not in before[2]]
         pushes, clones = len(emulator.assets) - before[0], len(emulator.voices) - before[1]
@@ -134,7 +147,7 @@ def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0,
     return [
         row(
             f"campaign makespan (s): {n} lines, plan concurrency {concurrency}, T = {generation_seconds:.1f} s; "
-            f"{done} succeeded{stolen}",
+            f"{done} succeeded{host.note}",
             round(made, 1),
             round(bound, 1),
             "<= 1.10x ceil(N/C)*T",
@@ -192,9 +205,8 @@ def campaign_batch(
     the bound is the same as line by line): the campaign's makespan, and where its seconds went."""
     with _speaker_stack(concurrency, generation_seconds, scale, batch_api=True, batch_parallelism=concurrency) as stack:
         emulator = stack.emulator.emulator
-        ticks = cpu_ticks()
-        campaign_id, made = _run_campaign(stack, n, "batch", batch="true")
-        stolen = stolen_since(ticks)
+        with HostShare() as host:
+            campaign_id, made = _run_campaign(stack, n, "batch", batch="true")
         summary = stack.read_json(f"results/{campaign_id}/summary.json") or {}
         [record] = emulator.batches.values()
         generations = [emulator.generations[g] for g in record.generations.values()]
@@ -206,7 +218,7 @@ def campaign_batch(
     return [
         row(
             f"campaign makespan through the Batch API (s): {n} lines, batch run {concurrency} at a time, "
-            f"T = {generation_seconds:.1f} s; {done} succeeded; the batch itself {last - first:.1f} s{stolen}",
+            f"T = {generation_seconds:.1f} s; {done} succeeded; the batch itself {last - first:.1f} s{host.note}",
             round(made, 1),
             round(bound, 1),
             "<= 1.10x ceil(N/C)*T",
@@ -231,9 +243,9 @@ def campaign_scale(
     with _speaker_stack(concurrency, generation_seconds, scale) as stack:
         _run_campaign(stack, 100, "warm")
         small_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        calls_before, ticks = sum(stack.runtime.invocations.by_function.values()), cpu_ticks()
-        campaign_id, made = _run_campaign(stack, n, "scale")
-        stolen = stolen_since(ticks)
+        calls_before = sum(stack.runtime.invocations.by_function.values())
+        with HostShare() as host:
+            campaign_id, made = _run_campaign(stack, n, "scale")
         print(f"{n} lines: {made:.1f} s", file=sys.stderr)  # the figure, before anything else is read
         invocations = (sum(stack.runtime.invocations.by_function.values()) - calls_before) / n
         large_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -250,7 +262,7 @@ def campaign_scale(
     return [
         row(
             f"campaign of {n} lines (s): {done} succeeded, at most {peak} generations in flight (plan {concurrency}), "
-            f"T = {generation_seconds} s{stolen}",
+            f"T = {generation_seconds} s{host.note}",
             round(made, 1),
             round(bound, 1),
             "all complete, never more than the plan in flight",

@@ -32,24 +32,32 @@ def row(
     }
 
 
-def cpu_ticks() -> tuple[int, int] | None:
-    """CPU time the hypervisor gave to other guests (steal) and all CPU time so far, in ticks, or None
-    where /proc/stat is missing."""
+class HostShare:
+    """The share of the machine's CPU the host took while the block ran (the hypervisor's steal, from
+    /proc/stat), as a note for a figure's name: on a shared VM it slows everything measured meanwhile, so
+    figures from two runs compare only at a like share. No note where /proc/stat is missing."""
+
+    note = ""
+
+    def __enter__(self) -> HostShare:
+        self._before = _cpu_ticks()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after = _cpu_ticks()
+        if self._before is not None and after is not None and after[1] > self._before[1]:
+            stolen = (after[0] - self._before[0]) / (after[1] - self._before[1])
+            self.note = f"; the host took {stolen:.0%} of the CPU (steal)"
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """Steal and all CPU time so far, in ticks (the first eight fields of /proc/stat's cpu line)."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
     except OSError:
         return None
     ticks = [int(field) for field in fields]
     return ticks[7], sum(ticks)
-
-
-def stolen_since(before: tuple[int, int] | None) -> str:
-    """The share of the machine's CPU the host took since ``before``, as a note: on a shared VM it slows
-    everything measured meanwhile, so figures from two runs compare only at a like share."""
-    after = cpu_ticks()
-    if before is None or after is None or after[1] <= before[1]:
-        return ""
-    return f"; the host took {(after[0] - before[0]) / (after[1] - before[1]):.0%} of the CPU (steal)"
 
 
 def machine() -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.rows import Row, cpu_ticks, row, stolen_since
+from tests.bench.rows import HostShare, Row, row
 
 # Published prices used for the cost figures (us-east-1): Step Functions Standard, Lambda requests,
 # and Lambda arm64 duration at the template's 256 MB and an assumed 200 ms billed per invocation.
@@ -75,11 +75,11 @@ def batch(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, sc
             "speech": "text",
             "voice_id": "builtin-adam",
         }
-        started, dropped_at, ticks = time.monotonic(), time.time(), cpu_ticks()
-        job_ids = _drop(stack, [dict(manifest, output_name=f"job{n}") for n in range(n)])
-        ends = [stack.wait_for_job(job_id, timeout=1800) for job_id in job_ids]
+        started, dropped_at = time.monotonic(), time.time()
+        with HostShare() as host:
+            job_ids = _drop(stack, [dict(manifest, output_name=f"job{n}") for n in range(n)])
+            ends = [stack.wait_for_job(job_id, timeout=1800) for job_id in job_ids]
         makespan = time.monotonic() - started
-        stolen = stolen_since(ticks)
         failed = [e.job_id for e in ends if e.result is None]
         emulator = stack.emulator.emulator
         generations = [g for g in emulator.generations.values() if g.finished_at]
@@ -97,7 +97,7 @@ def batch(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, sc
     )
     if failed:
         note += f"; {len(failed)} failed"
-    note += stolen
+    note += host.note
     return [
         row(
             f"batch makespan (s): {note}",

@@ -61,10 +61,11 @@
 
 - **Every model moto ever made, kept.** ``BaseModel.__new__`` appends each instance to its class's
   ``instances_tracked`` list (read only by moto's dashboard and by S3's reset, which closes the keys' files),
-  so nothing moto makes is ever freed: DynamoDB's ``UpdateItem`` deep-copies the item twice (to compare
-  and to answer), about 22 items a campaign line that stayed in memory with all their attributes, and every
-  S3 object overwritten kept its bytes. The lists hold their instances weakly: whatever moto still uses
-  is there, the rest is freed (an overwritten S3 key closes its buffer as it goes).
+  so nothing moto makes is ever freed: DynamoDB's ``UpdateItem`` deep-copies the item twice (for the
+  table's stream and for the answer's old values), about 20 items a campaign line that stayed in memory
+  with all their attributes, and an S3 object overwritten kept its bytes (moto disposes of it only on
+  reset). The lists hold their instances weakly: whatever moto still uses is there, the rest is freed (an
+  overwritten S3 key closes its buffer as it goes).
 
 Each seam is checked by ``seam_targets`` and a test, so a moto upgrade that moves one fails loudly.
 """
@@ -413,11 +414,11 @@ def _pooled(region: str, service: str) -> Any:
 
 class TrackedWeakly:
     """A model class's ``instances_tracked``: what moto reads of its list (append, iterate, len), holding
-    each instance weakly (a class with ``__slots__`` and no weak reference is held as moto holds it)."""
+    each instance weakly. Keyed by id, not a WeakSet: models that define ``__eq__`` (DynamoDB's Item) are
+    unhashable. Every model takes a weak reference (BaseModel has no ``__slots__``)."""
 
     def __init__(self, instances: Iterable[Any] = ()) -> None:
         self._refs: dict[int, weakref.ref[Any]] = {}
-        self._held: list[Any] = []
         for instance in instances:
             self.append(instance)
 
@@ -427,17 +428,14 @@ class TrackedWeakly:
         def forget(_: weakref.ref[Any]) -> None:
             self._refs.pop(key, None)
 
-        try:
-            self._refs[key] = weakref.ref(instance, forget)
-        except TypeError:
-            self._held.append(instance)
+        self._refs[key] = weakref.ref(instance, forget)
 
     def __iter__(self) -> Iterator[Any]:
         alive = [ref() for ref in list(self._refs.values())]
-        return iter([instance for instance in alive if instance is not None] + self._held)
+        return iter([instance for instance in alive if instance is not None])
 
     def __len__(self) -> int:
-        return len(self._refs) + len(self._held)
+        return len(self._refs)
 
 
 def _tracked_weakly(cls: type, *args: Any, **kwargs: Any) -> Any:
