@@ -305,17 +305,17 @@ class MemoryTokens:
 
     def __init__(self) -> None:
         self.open: set[str] = set()
-        self.outputs: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any] | None] = {}
 
-    def resume(self, token: str, generation: dict[str, Any]) -> bool:
+    def resume(self, token: str, generation: dict[str, Any] | None) -> bool:
         if token not in self.open:
             return False
         self.open.discard(token)
         self.outputs[token] = generation
         return True
 
-    def wake(self, token: str) -> bool:
-        return self.resume(token, {})
+    def wake(self, token: str, generation: dict[str, Any] | None = None) -> bool:
+        return self.resume(token, generation)
 
 
 class MemoryEvents:

@@ -91,15 +91,17 @@ def _gaps(generations: list[Any], concurrency: int, ready: dict[str, float] | No
 
 
 def _slot_state() -> str:
-    """The job machine's state that takes a generation slot (or joins the line): where its line's wait
-    goes back to."""
+    """The job machine's state that takes a generation slot (or joins the line): where a wait in line that
+    timed out goes back to."""
     from revoice.pipeline.contract import LipsyncOperation
     from revoice_local.statemachine import definition
 
     [state] = [
-        state["Next"]
+        catch["Next"]
         for state in definition()["States"].values()
         if state.get("Parameters", {}).get("Payload", {}).get("operation") == LipsyncOperation.JOIN_THE_LINE
+        for catch in state["Catch"]
+        if catch["ErrorEquals"] == ["States.Timeout"]
     ]
     return str(state)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from revoice.pipeline.contract import WOKEN_TO_ASK
 from revoice_local.stack.template import INFRA, load_template
 
 ASL = json.loads((INFRA / "statemachine" / "revoice.asl.json").read_text())
@@ -65,10 +66,20 @@ def test_a_lost_wake_up_times_out_into_asking_for_a_slot_again() -> None:
     state = STATES["Wait for a generation slot"]
     assert state["Resource"].endswith(".waitForTaskToken")
     assert state["TimeoutSecondsPath"] == "$.config.generationWaitSeconds"
-    timeout = next(c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
-    assert timeout["Next"] == state["Next"] == "Start lip-sync"
+    timeout = next(c for c in state["Catch"] if "States.Timeout" in c["ErrorEquals"])
+    assert timeout["Next"] == "Start lip-sync"
+    assert timeout["ResultPath"] is None  # the state as it was: still no generation
     assert next(r for r in state["Retry"] if "States.Timeout" in r["ErrorEquals"])["MaxAttempts"] == 0
     assert STATES["Generation started?"]["Default"] == "Wait for a generation slot"
+
+
+def test_a_job_woken_with_its_generation_goes_straight_on_and_one_woken_without_asks_again() -> None:
+    state = STATES["Wait for a generation slot"]
+    assert (state["ResultPath"], state["Next"]) == ("$.generation", "Callback or poll?")
+    asks = next(c for c in state["Catch"] if WOKEN_TO_ASK in c["ErrorEquals"])
+    assert (asks["Next"], asks["ResultPath"]) == ("Start lip-sync", None)
+    assert next(r for r in state["Retry"] if WOKEN_TO_ASK in r["ErrorEquals"])["MaxAttempts"] == 0
+    assert state["Catch"].index(asks) < len(state["Catch"]) - 1  # before States.ALL, the step's failure
 
 
 def test_a_lost_webhook_times_out_into_the_polling_loop() -> None:

@@ -58,7 +58,7 @@ def test_a_line_with_its_generation_only_checks_it_and_takes_no_slot(world: Worl
     line = JobState.model_validate(_items(world, state)[0]["state"])
     slots = world.slots
     created_before = len(world.sync.requests)
-    line = lipsync(line, sync=world.sync, jobs=world.jobs, slots=slots, wake=lambda _: True)
+    line = lipsync(line, sync=world.sync, jobs=world.jobs, slots=slots, wake=lambda token, generation: True)
     assert line.generation is not None
     assert line.generation.succeeded
     assert len(world.sync.requests) == created_before  # no generation of its own

@@ -181,8 +181,29 @@ def test_a_job_finding_every_slot_taken_waits_and_joins_the_line_and_is_woken_by
     world.tokens.open.add("token-1")
     assert invoke("LipsyncFunction", join, world, monkeypatch) == {"outcome": "in line"}
     assert world.slots.hand_over("busy-0", world.tokens.wake) == waiting.job.id
-    assert world.tokens.outputs == {"token-1": {}}
+    assert world.tokens.outputs == {"token-1": None}  # no generation started for it: it asks for its own
     assert waiting.job.id in world.lease.holders()
+
+
+def test_a_job_handed_a_slot_while_its_wait_had_timed_out_goes_on_when_it_joins_the_line_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(world.lease.limit):
+        world.lease.acquire(f"busy-{n}")
+    waiting = JobState.model_validate(invoke("LipsyncFunction", event("lipsync-start.json"), world, monkeypatch))
+    world.tokens.open.add("token-1")
+    join = {"operation": LipsyncOperation.JOIN_THE_LINE, "state": waiting.wire(), "taskToken": "token-1"}
+    assert invoke("LipsyncFunction", join, world, monkeypatch) == {"outcome": "in line"}
+    world.tokens.open.discard("token-1")  # its wait timed out; it asked again, and every slot was still taken
+    assert world.slots.hand_over("busy-0", world.tokens.wake, lambda start: {"id": "started-for-it"}) == (
+        waiting.job.id
+    )
+    world.tokens.open.add("token-2")
+    again = {**join, "taskToken": "token-2"}
+    assert invoke("LipsyncFunction", again, world, monkeypatch) == {"outcome": "holds a slot already"}
+    assert world.tokens.outputs == {"token-2": None}  # woken at once, to ask: it finds its slot and generation
+    assert world.slots.waiting() == []
+    assert world.lease.holders() == {waiting.job.id, *(f"busy-{n}" for n in range(1, world.lease.limit))}
 
 
 def test_the_slot_wait_sample_with_a_free_slot_is_served_at_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

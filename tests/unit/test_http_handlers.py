@@ -13,7 +13,7 @@ import pytest
 from revoice.pipeline.contract import LipsyncOperation
 from revoice.pipeline.layout import result_key
 from revoice.pipeline.lipsync import generation_request
-from revoice.pipeline.state import JobState
+from revoice.pipeline.state import GenerationState, JobState
 from revoice.sync.webhook import sign
 from tests.fakes import World
 from tests.unit.conftest import SOURCE, Context, event, handler, invoke
@@ -31,6 +31,7 @@ def test_the_callback_sample_parks_its_token_and_the_signed_webhook_resumes_it(
 
     body = _webhook_arrives(generation_id, world, monkeypatch)
     resumed = world.tokens.outputs[sample["taskToken"]]
+    assert resumed is not None
     assert (resumed["status"], resumed["outputUrl"]) == ("COMPLETED", body["outputUrl"])
 
 
@@ -49,7 +50,7 @@ def _webhook_arrives(generation_id: str, world: World, monkeypatch: pytest.Monke
     return dict(body)
 
 
-def test_the_webhook_hands_the_slot_to_the_job_in_line_and_starts_the_generation_that_job_then_finds(
+def test_the_webhook_hands_the_slot_to_the_job_in_line_and_wakes_it_with_the_generation_it_started(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sample = event("callback-wait.json")
@@ -71,15 +72,22 @@ def test_the_webhook_hands_the_slot_to_the_job_in_line_and_starts_the_generation
     assert invoke("LipsyncFunction", join, world, monkeypatch) == {"outcome": "in line"}
 
     _webhook_arrives(ended.generation.id, world, monkeypatch)
-    assert world.tokens.outputs["token-next"] == {}  # woken, holding the slot that ended
-    assert waiting.job.id in world.lease.holders()
-    assert world.sync.generation_posts == [waiting.job.request_key]  # and its generation already started
+    assert waiting.job.id in world.lease.holders()  # woken, holding the slot that ended
+    assert world.sync.generation_posts == [waiting.job.request_key]  # its generation started by the webhook
     [started] = set(world.sync.requests) - {ended.generation.id}
+    woken = waiting.model_copy(
+        update={"generation": GenerationState.model_validate(world.tokens.outputs["token-next"])}
+    )
+    assert woken.generation is not None
+    assert (woken.generation.id, woken.generation.done, woken.generation.polls) == (started, False, 0)
+    world.tokens.open.add("token-callback")
+    park = {"operation": LipsyncOperation.AWAIT_CALLBACK, "state": woken.wire(), "taskToken": "token-callback"}
+    assert invoke("LipsyncFunction", park, world, monkeypatch) == {"outcome": "parked"}  # no second start
 
-    asks = {"operation": LipsyncOperation.GENERATE, "state": waiting.wire()}
+    asks = {"operation": LipsyncOperation.GENERATE, "state": waiting.wire()}  # as after a timed-out wait
     resumed = JobState.model_validate(invoke("LipsyncFunction", asks, world, monkeypatch))
     assert resumed.generation is not None
-    assert resumed.generation.id == started  # its own request (same key, same body) found that one
+    assert resumed.generation.id == started  # its own request (same key, same body) finds that one
     assert world.sync.generation_posts == [waiting.job.request_key] * 2
 
 

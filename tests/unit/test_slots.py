@@ -12,7 +12,7 @@ import pytest
 
 from revoice.pipeline.errors import BusyStepError, TransientStepError, from_sync
 from revoice.pipeline.ports import GenerationStart, SlotLease
-from revoice.pipeline.slots import GenerationSlots
+from revoice.pipeline.slots import GenerationSlots, Section, Wake
 from revoice.sync.errors import SyncApiError
 from tests.fakes import MemorySlotLease
 
@@ -24,8 +24,8 @@ def lease_for() -> LeaseFor:
     return MemorySlotLease
 
 
-def _recording(woken: list[str]) -> Callable[[str], bool]:
-    def wake(token: str) -> bool:
+def _recording(woken: list[str]) -> Wake:
+    def wake(token: str, generation: Section | None) -> bool:
         woken.append(token)
         return True
 
@@ -60,7 +60,8 @@ def test_stale_holders_are_named_and_reclaimed(lease_for: LeaseFor) -> None:
     assert slots.holders() == {"running", "ended-1", "ended-2"}  # naming them changes nothing
     woken: list[str] = []
     slots.wait("waiting", "2026-01-01T00:00:00Z", "token-waiting")
-    assert slots.reclaim(lambda job: job == "running", _recording(woken)) == [
+    slots.wait("ended-in-line", "2026-01-01T00:00:00Z", "token-ended")  # its end event was lost too
+    assert slots.reclaim(lambda job: job in ("running", "waiting"), _recording(woken)) == [
         "ended-1",
         "ended-2",
     ]
@@ -91,33 +92,113 @@ def test_a_slot_passes_on_past_waiters_that_stopped_waiting_and_is_given_back_wh
     assert slots.acquire("running")
     slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old")
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
-    assert slots.hand_over("running", lambda token: token == "token-live") == "waiting"
+    assert slots.hand_over("running", lambda token, generation: token == "token-live") == "waiting"
     assert slots.holders() == {"waiting"}
     assert slots.hand_over("waiting", _recording([])) is None
     assert slots.holders() == set()
 
 
-def test_the_generation_of_a_job_handed_a_slot_starts_after_its_wake_and_never_for_one_that_stopped_waiting(
+def test_a_job_handed_a_slot_wakes_with_the_generation_started_for_it(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    request = {"model": "lipsync-2", "input": [{"type": "video", "assetId": "a"}, {"type": "audio", "url": "u"}]}
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart(request, "key"))
+    seen: list[tuple[str, Any]] = []
+
+    def wake(token: str, generation: Section | None) -> bool:
+        seen.append(("woken", generation))
+        return True
+
+    def start(waiting: GenerationStart) -> Section:
+        seen.append(("started", waiting.idempotency_key))
+        assert waiting.request == request  # as the job left it in line
+        return {"id": "gen-1", "status": "PENDING"}
+
+    assert slots.hand_over("running", wake, start) == "waiting"
+    assert seen == [("started", "key"), ("woken", {"id": "gen-1", "status": "PENDING"})]
+    assert slots.holders() == {"waiting"}
+
+
+def test_a_job_the_hand_over_could_not_start_wakes_to_ask_itself(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart({"model": "lipsync-2"}, "key"))
+    outputs: list[Section | None] = []
+
+    def wake(token: str, generation: Section | None) -> bool:
+        outputs.append(generation)
+        return True
+
+    assert slots.hand_over("running", wake, lambda waiting: None) == "waiting"
+    assert outputs == [None]
+    assert slots.holders() == {"waiting"}
+
+
+def test_a_job_whose_wait_timed_out_keeps_the_slot_and_generation_it_was_handed(lease_for: LeaseFor) -> None:
+    """Its wait timed out just before the hand-over: asking again, it finds the slot held and the generation
+    (same Idempotency-Key); passing the slot on would leave its generation running outside the plan's count."""
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old", GenerationStart({"model": "lipsync-2"}, "key-old"))
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart({"model": "lipsync-2"}, "key-live"))
+    started: list[str] = []
+
+    def start(waiting: GenerationStart) -> Section:
+        started.append(waiting.idempotency_key)
+        return {"id": f"gen-{waiting.idempotency_key}"}
+
+    assert slots.hand_over("running", lambda token, generation: token == "token-live", start) == "timed-out"
+    assert started == ["key-old"]
+    assert slots.holders() == {"timed-out"}
+    assert slots.acquire("timed-out")  # its own request: it holds the slot
+    assert [w.job_id for w in slots.waiting()] == ["waiting"]
+
+
+def test_a_slot_passes_on_past_a_job_that_stopped_waiting_before_its_generation_started(
     lease_for: LeaseFor,
 ) -> None:
     slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
-    request = {"model": "lipsync-2", "input": [{"type": "video", "assetId": "a"}, {"type": "audio", "url": "u"}]}
-    slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old", GenerationStart(request, "key-old"))
-    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart(request, "key-live"))
-    seen: list[tuple[str, str]] = []
+    slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old", GenerationStart({"model": "lipsync-2"}, "key-old"))
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart({"model": "lipsync-2"}, "key-live"))
+    woken: list[tuple[str, Section | None]] = []
 
-    def wake(token: str) -> bool:
-        seen.append(("woken", token))
+    def wake(token: str, generation: Section | None) -> bool:
+        woken.append((token, generation))
         return token == "token-live"
 
-    def start(waiting: GenerationStart) -> None:
-        seen.append(("started", waiting.idempotency_key))
-        assert waiting.request == request  # as the job left it in line
-
-    assert slots.hand_over("running", wake, start) == "waiting"
-    assert seen == [("woken", "token-old"), ("woken", "token-live"), ("started", "key-live")]
+    assert slots.hand_over("running", wake, lambda waiting: None) == "waiting"
+    assert woken == [("token-old", None), ("token-live", None)]
     assert slots.holders() == {"waiting"}
+
+
+def test_an_ended_job_leaves_the_line_so_no_hand_over_starts_a_generation_for_it(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    slots.wait("stopped", "2026-01-01T00:00:01Z", "token-stopped", GenerationStart({"model": "lipsync-2"}, "k1"))
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart({"model": "lipsync-2"}, "k2"))
+    assert slots.job_ended("stopped", _recording([])) is None  # it held no slot: the one slot stays taken
+    started: list[str] = []
+
+    def start(waiting: GenerationStart) -> Section:
+        started.append(waiting.idempotency_key)
+        return {"id": "gen"}
+
+    assert slots.hand_over("running", _recording([]), start) == "waiting"
+    assert started == ["k2"]
+
+
+def test_a_waiter_that_already_holds_a_slot_is_woken_and_the_slot_goes_to_the_next(lease_for: LeaseFor) -> None:
+    """Handed a slot while its wait had timed out, it asked again and joined the line once more."""
+    slots = GenerationSlots(lease_for(2))
+    assert slots.acquire("running")
+    assert slots.acquire("rejoined")
+    slots.wait("rejoined", "2026-01-01T00:00:01Z", "token-rejoined")
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token-waiting")
+    woken: list[str] = []
+    assert slots.hand_over("running", _recording(woken)) == "waiting"
+    assert woken == ["token-rejoined", "token-waiting"]
+    assert slots.holders() == {"rejoined", "waiting"}
 
 
 def test_a_job_woken_to_a_free_slot_it_does_not_hold_yet_starts_its_generation_itself(lease_for: LeaseFor) -> None:
@@ -219,7 +300,7 @@ def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(lease_for: LeaseF
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
     tried: list[str] = []
 
-    def wake(token: str) -> bool:
+    def wake(token: str, generation: Section | None) -> bool:
         tried.append(token)
         return token == "token-live"
 

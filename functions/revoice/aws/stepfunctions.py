@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from revoice.aws import error_code
+from revoice.pipeline.contract import WOKEN_TO_ASK
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 CLOSED_TOKEN = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+WOKEN_WITHOUT_A_GENERATION = "a generation slot is free or was passed to this job; it asks for its generation itself"
 
 
 class StepFunctionsExecutions:
@@ -55,6 +57,15 @@ class TaskTokens:
             raise
         return True
 
-    def wake(self, token: str) -> bool:
-        """Wake an execution waiting for a generation slot; False if it stopped waiting."""
-        return self.resume(token, {})
+    def wake(self, token: str, generation: dict[str, Any] | None = None) -> bool:
+        """Wake an execution waiting for a generation slot, with the generation a hand-over started for it
+        (or without: it asks for its slot and generation itself); False if it stopped waiting."""
+        if generation is not None:
+            return self.resume(token, generation)
+        try:
+            self._sfn.send_task_failure(taskToken=token, error=WOKEN_TO_ASK, cause=WOKEN_WITHOUT_A_GENERATION)
+        except ClientError as exc:
+            if error_code(exc) in CLOSED_TOKEN:
+                return False
+            raise
+        return True

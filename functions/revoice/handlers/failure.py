@@ -1,6 +1,6 @@
-"""Task and EventBridge target: give back a failed job's generation slot and let go of its voice, then
-record its failure in the job table and failed/<job>/error.json (last: whoever sees the document sees a
-job that holds nothing)."""
+"""Task and EventBridge target: take a failed job out of the line for a generation slot, give back its
+slot and let go of its voice, then record its failure in the job table and failed/<job>/error.json
+(last: whoever sees the document sees a job that holds nothing)."""
 
 from typing import Any
 
@@ -43,7 +43,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = failed_job_id(event)
     logger.set_correlation_id(job_id)
     table = jobs(settings)
-    slots(settings).hand_over(job_id, resumer().wake)
+    slots(settings).job_ended(job_id, resumer().wake)
     held = what_the_failed_job_held(event, job_id, table)
     if held.voice_id:
         release_voice(job_id, held.voice_id, registry=voices(settings), sync=sync_client(settings))

@@ -55,6 +55,7 @@ def await_callback(state: JobState, token: str) -> dict[str, Any]:
         resumer=resumer(),
         sync=sync_client(settings),
         slots=slots(settings),
+        jobs=jobs(settings),
     )
     logger.info("waiting for the completion webhook", extra={"outcome": outcome})
     return {"outcome": outcome}

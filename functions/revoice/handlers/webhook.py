@@ -45,9 +45,9 @@ class Settings(Callbacks, Slots, SyncApi):
 settings = Settings.load()
 
 
-def start_generation(start: GenerationStart) -> None:
+def start_generation(start: GenerationStart) -> dict[str, Any] | None:
     """The key is read only when a job is handed a slot (not for every webhook)."""
-    generation_starter(sync_client(settings))(start)
+    return generation_starter(sync_client(settings))(start)
 
 
 def _answer(http_status: int, **body: Any) -> Response[str]:

@@ -22,7 +22,7 @@ from revoice.sync.errors import SyncError
 from revoice.sync.models import Generation
 
 if TYPE_CHECKING:
-    from revoice.pipeline.ports import CallbackStore, Resumer, SyncApi
+    from revoice.pipeline.ports import CallbackStore, JobRecords, Resumer, SyncApi
     from revoice.pipeline.slots import GenerationSlots, StartGeneration
 
 WebhookOutcome = Literal["resumed", "stored", "duplicate", "not_terminal"]
@@ -47,10 +47,20 @@ def merged(parked: dict[str, Any], finished: Generation) -> dict[str, Any]:
 
 
 def park_token(
-    state: JobState, token: str, *, store: CallbackStore, resumer: Resumer, sync: SyncApi, slots: GenerationSlots
+    state: JobState,
+    token: str,
+    *,
+    store: CallbackStore,
+    resumer: Resumer,
+    sync: SyncApi,
+    slots: GenerationSlots,
+    jobs: JobRecords,
 ) -> str:
-    """Park the token; resume at once if the webhook came first, or if the generation already ended."""
+    """Park the token; resume at once if the webhook came first, or if the generation already ended. A
+    generation a hand-over started is recorded here (the job's own start step did not run)."""
     assert state.generation is not None
+    if state.generation.handed_over:
+        jobs.sync_status(state.job.id, f"generation {state.generation.status}")
     parked = wire(state.generation)
     row = store.park(state.generation.id, token, parked, state.job.id)
     start = generation_starter(sync)

@@ -51,6 +51,12 @@ class LipsyncOperation(StrEnum):
     AWAIT_CALLBACK = "awaitCallback"  # park a task token for the completion webhook
 
 
+# The error a job waiting in line for a generation slot is woken with when no generation was started for
+# it (woken to a free slot it must take itself, or sync. labs refused the head start): the state machine
+# catches it, as it does a wait that timed out, into asking for its slot and generation itself. A job woken
+# with its generation goes on at once, with no step of its own.
+WOKEN_TO_ASK = "revoice.WokenToAsk"
+
 CAMPAIGN_AHEAD = 2  # a campaign's lines in flight per generation slot: one generating, one ready to take it
 
 

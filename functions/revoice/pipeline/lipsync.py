@@ -3,33 +3,31 @@
 The generation's Idempotency-Key is the job id, so a retried start finds the same generation. Jobs
 without a free slot wait in line by when they first asked, with the generation they will ask for; an
 ended generation gives its slot to the longest-waiting job at once, and whoever saw it end starts that
-job's generation (the job's own request then finds it).
+job's generation and wakes the job with it (a job woken without one asks for it itself, and finds it
+if it was started).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from revoice.pipeline.clock import now, stamp
+from revoice.pipeline.clock import Timestamp, now, stamp
 from revoice.pipeline.contract import Step
 from revoice.pipeline.errors import from_sync
 from revoice.pipeline.ports import GenerationStart, JobRecords
-from revoice.pipeline.state import GenerationState, JobState
+from revoice.pipeline.state import GenerationState, JobState, wire
 from revoice.sync.errors import BUSY_CODES, SyncApiError, SyncError
-from revoice.sync.models import GenerateRequest, MediaInput, TextInput, TtsProvider
+from revoice.sync.models import GenerateRequest, Generation, MediaInput, TextInput, TtsProvider
 
 if TYPE_CHECKING:
     from revoice.pipeline.ports import SyncApi
-    from revoice.pipeline.slots import GenerationSlots, StartGeneration
+    from revoice.pipeline.slots import GenerationSlots, Section, StartGeneration, Wake
 
 log = logging.getLogger(__name__)
 
 
-def lipsync(
-    state: JobState, *, sync: SyncApi, jobs: JobRecords, slots: GenerationSlots, wake: Callable[[str], bool]
-) -> JobState:
+def lipsync(state: JobState, *, sync: SyncApi, jobs: JobRecords, slots: GenerationSlots, wake: Wake) -> JobState:
     """Start the generation (idempotent by job id) once the job holds one of the plan's generation
     slots, or check on it (an ended one gives its slot back at once). Without a free slot, or when
     sync. labs still answers 429, the job comes back without a generation and the state machine waits
@@ -56,21 +54,8 @@ def lipsync(
     except SyncError as error:
         raise from_sync(error, "lip-syncing the video") from error
     polls = 0 if state.generation is None else state.generation.polls + 1
-    state.generation = GenerationState(
-        id=generation.id,
-        status=generation.status,
-        model=generation.model or state.config.model,
-        done=generation.finished,
-        succeeded=generation.succeeded,
-        polls=polls,
-        polls_used_up=polls >= state.config.max_generation_polls,
-        output_url=generation.output_url,
-        output_duration=generation.output_duration,
-        synthesized_audio_url=generation.synthesized_audio_url,
-        error=generation.error,
-        error_code=generation.error_code,
-        started_at=started,
-        finished_at=now() if generation.finished else None,
+    state.generation = generation_section(
+        generation, model=state.config.model, started=started, polls=polls, max_polls=state.config.max_generation_polls
     )
     jobs.sync_status(state.job.id, f"generation {generation.status}")
     if generation.finished:
@@ -86,30 +71,67 @@ def _wait(state: JobState, jobs: JobRecords, waiting_for: Literal["slot", "sync"
     return state
 
 
-def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, wake: Callable[[str], bool]) -> str:
+def generation_section(
+    generation: Generation, *, model: str, started: Timestamp, polls: int = 0, max_polls: int | None = None
+) -> GenerationState:
+    """The job's ``generation`` section for what sync. labs answered (a hand-over does not know the job's
+    poll limit: its first check counts against it)."""
+    return GenerationState(
+        id=generation.id,
+        status=generation.status,
+        model=generation.model or model,
+        done=generation.finished,
+        succeeded=generation.succeeded,
+        polls=polls,
+        polls_used_up=max_polls is not None and polls >= max_polls,
+        output_url=generation.output_url,
+        output_duration=generation.output_duration,
+        synthesized_audio_url=generation.synthesized_audio_url,
+        error=generation.error,
+        error_code=generation.error_code,
+        started_at=started,
+        finished_at=now() if generation.finished else None,
+    )
+
+
+def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, wake: Wake) -> str:
     """Wait for a generation slot, in line by when the job first asked for one.
 
     A slot given back between the job's failed attempt and now would wake nobody, so the line is
     checked once more on the way in: if a slot is free, the longest-waiting job (maybe this one) goes.
+    A slot passed to the job while its last wait had timed out (with its generation started) is its
+    own: it goes on at once, and asking again finds both.
     """
     assert state.generation_waiting_since is not None
+    since = stamp(state.generation_waiting_since)
     start = GenerationStart(generation_request(state).wire(), state.job.request_key)
-    slots.wait(state.job.id, stamp(state.generation_waiting_since), task_token, start)
+    slots.wait(state.job.id, since, task_token, start)
+    if slots.holds(state.job.id):
+        slots.leave_line(state.job.id, since)
+        wake(task_token, None)
+        return "holds a slot already"
     return "woken at once" if slots.wake_next(wake) == state.job.id else "in line"
 
 
 def generation_starter(sync: SyncApi) -> StartGeneration:
-    """Starts a woken job's generation as the job itself would, once, for a head start: whatever goes
-    wrong is left to the job's own request (it retries, waits for sync. labs or fails, as always)."""
+    """Starts a woken job's generation as the job itself would, once: the job wakes with its
+    ``generation`` section. Whatever goes wrong is left to the job's own request (it retries, waits for
+    sync. labs or fails, as always)."""
 
-    def start(waiting: GenerationStart) -> None:
+    def start(waiting: GenerationStart) -> Section | None:
         try:
             request = GenerateRequest.model_validate(waiting.request)
-            sync.create_generation(request, idempotency_key=waiting.idempotency_key, once=True)
+            started = now()
+            generation = sync.create_generation(request, idempotency_key=waiting.idempotency_key, once=True)
         except SyncError as error:
             log.info("the woken job starts its generation itself", extra={"error_code": error.error_code})
+            return None
         except ValueError:  # pydantic's: a request in line that no longer reads as one
             log.warning("a waiting job's generation request did not validate; the job starts its own")
+            return None
+        section = generation_section(generation, model=request.model, started=started)
+        section.handed_over = True
+        return wire(section)
 
     return start
 

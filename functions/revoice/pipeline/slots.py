@@ -13,20 +13,27 @@ first (which would send the woken job back to the end of its wait). A lost wake-
 timeout, never the job.
 
 A waiter leaves in line the generation it will ask for, so whoever passes it a slot starts that
-generation too, at once: the slot is not idle while the woken execution resumes and its Lambda
-starts. The job's own request, with the same
-Idempotency-Key and body, then finds that generation.
+generation too, at once, and wakes the job with it: the slot is not idle while the woken execution
+resumes, and the job goes straight to waiting for its generation's end. A job woken without one (the
+start failed, or it was woken to a free slot it must take itself) asks for it as before; the same
+Idempotency-Key and body find a generation the hand-over did start.
+
+A job whose generation a hand-over started keeps its slot even when it could not be woken: its wait
+had timed out and it is asking again (it finds the slot and the generation), or it has ended, and its
+end gives the slot back (a failed job also leaves the line, so no ended job is handed a generation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from revoice.pipeline.ports import GenerationStart, SlotLease, Waiter
 
-StartGeneration = Callable[["GenerationStart"], None]
+Section = dict[str, Any]
+StartGeneration = Callable[["GenerationStart"], Section | None]  # the woken job's generation section, if started
+Wake = Callable[[str, Section | None], bool]  # (task token, the generation it carries): False if no one waits
 
 GENERATIONS = "generations"
 PASS_ATTEMPTS = 8  # each failed attempt means another job took or gave back a slot in between
@@ -54,8 +61,12 @@ class GenerationSlots:
         """Jobs holding a slot that are no longer running (their end-of-execution event was lost)."""
         return sorted(job for job in self.holders() if not job_is_running(job))
 
-    def reclaim(self, job_is_running: Callable[[str], bool], wake: Callable[[str], bool]) -> list[str]:
-        """Give back the stale slots (waking a waiting job for each); return whose they were."""
+    def reclaim(self, job_is_running: Callable[[str], bool], wake: Wake) -> list[str]:
+        """Take ended jobs out of the line, give back the stale slots (waking a waiting job for each);
+        return whose slots they were."""
+        for waiter in self.waiting():
+            if not job_is_running(waiter.job_id):
+                self._lease.take_out_of_line(waiter)
         stale = self.stale(job_is_running)
         for job_id in stale:
             self.hand_over(job_id, wake)
@@ -71,11 +82,21 @@ class GenerationSlots:
     def leave_line(self, job_id: str, since: str) -> None:
         self._lease.dequeue(_entry(job_id, since))
 
+    def holds(self, job_id: str) -> bool:
+        return job_id in self.holders()
+
+    def job_ended(self, job_id: str, wake: Wake) -> str | None:
+        """An ended job leaves the line (no hand-over starts a generation for it) and its slot goes on."""
+        for waiter in self.waiting():
+            if waiter.job_id == job_id:
+                self._lease.take_out_of_line(waiter)
+        return self.hand_over(job_id, wake)
+
     def waiting(self) -> list[Waiter]:
         """The line, longest-waiting first."""
         return self._lease.line()
 
-    def wake_next(self, wake: Callable[[str], bool]) -> str | None:
+    def wake_next(self, wake: Wake) -> str | None:
         """If a slot is free, wake the longest-waiting job; return its id.
 
         ``wake(task_token)`` is False when that execution stopped waiting (it timed out into asking
@@ -85,18 +106,16 @@ class GenerationSlots:
         if len(self.holders()) >= self.limit:
             return None
         for waiter in self.waiting():
-            if not self._lease.take_out_of_line(waiter) or not wake(waiter.task_token):
+            if not self._lease.take_out_of_line(waiter) or not wake(waiter.task_token, None):
                 continue
             return waiter.job_id
         return None
 
-    def hand_over(
-        self, job_id: str, wake: Callable[[str], bool], start_generation: StartGeneration | None = None
-    ) -> str | None:
+    def hand_over(self, job_id: str, wake: Wake, start_generation: StartGeneration | None = None) -> str | None:
         """Pass ``job_id``'s slot to the longest-waiting job and wake it, or give it back if no one waits;
-        return who was woken. With ``start_generation``, the generation of a job woken holding the passed
-        slot starts now (after the wake: a job that stopped waiting passes the slot on, and starts nothing).
-        A job woken to a slot given back meanwhile asks for a free one itself."""
+        return who was given it. With ``start_generation``, the generation of a job handed the slot starts
+        first and the job wakes with it. A job woken to a slot given back meanwhile asks for a free one
+        itself."""
         holders = self.holders()
         if job_id not in holders:
             return self.wake_next(wake)  # given back already (the store step after the webhook)
@@ -106,10 +125,13 @@ class GenerationSlots:
                 continue
             passed = self._pass(holder, waiter.job_id, holders)
             if passed is None:
-                return waiter.job_id if wake(waiter.task_token) else self.wake_next(wake)  # given back meanwhile
-            if wake(waiter.task_token):
-                if start_generation is not None and waiter.start is not None:
-                    start_generation(waiter.start)
+                return waiter.job_id if wake(waiter.task_token, None) else self.wake_next(wake)  # given back meanwhile
+            if holder in passed:  # the waiter holds one already: it goes on with that, this one goes down the line
+                wake(waiter.task_token, None)
+                holders = passed
+                continue
+            started = start_generation(waiter.start) if start_generation is not None and waiter.start else None
+            if wake(waiter.task_token, started) or started is not None:
                 return waiter.job_id
             holder, holders = waiter.job_id, passed  # that execution stopped waiting: the slot passes on from it
         self.release(holder)
@@ -117,12 +139,15 @@ class GenerationSlots:
 
     def _pass(self, holder: str, to: str, holders: set[str]) -> set[str] | None:
         """Replace ``holder`` by ``to`` among the holders in one write, so no moment has a free slot or
-        one holder too many; the holders as written, or None if ``holder`` no longer holds one. The write
+        one holder too many; the holders as written (unchanged if ``to`` holds one already), or None if
+        ``holder`` no longer holds one. The write
         is conditional on ``holders`` (as the caller last read or wrote them), read again when another
         write came between."""
         for _ in range(PASS_ATTEMPTS):
             if holder not in holders:
                 return None
+            if to in holders:  # passed to it while its wait had timed out, and it asked again
+                return holders
             passed = (holders - {holder}) | {to}
             if self._lease.replace_holders(holders, passed):
                 return passed

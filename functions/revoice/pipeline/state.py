@@ -113,6 +113,7 @@ class GenerationState(Section):
     error_code: str | None = None
     started_at: Timestamp
     finished_at: Timestamp | None = None
+    handed_over: bool = False  # started by the job that passed it its slot, and woken with it
 
 
 class JobState(Section):

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from revoice.pipeline.contract import WOKEN_TO_ASK
+
 ROOT = Path(__file__).resolve().parents[3]
 ASL = ROOT / "infra" / "statemachine" / "revoice.asl.json"
 PAGE = ROOT / "docs" / "state-machine.md"
@@ -44,10 +46,16 @@ def render(asl: dict[str, Any]) -> str:
         if "Default" in state:
             lines.append(f"  {node} -->|otherwise| {_node(state['Default'])}")
         for catch in state.get("Catch", []):
-            label = "timeout" if catch["ErrorEquals"] == ["States.Timeout"] else "error"
+            label = "error" if "States.ALL" in catch["ErrorEquals"] else _caught(catch["ErrorEquals"])
             lines.append(f"  {node} -.->|{label}| {_node(catch['Next'])}")
     lines.append("```")
     return "\n".join(lines)
+
+
+def _caught(errors: list[str]) -> str:
+    """A Catch that is part of the flow, not a failure: "timeout", "timeout or woken to ask"."""
+    names = {"States.Timeout": "timeout", WOKEN_TO_ASK: "woken to ask"}
+    return " or ".join(names.get(error, error) for error in errors)
 
 
 def _condition(choice: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from revoice.pipeline.contract import JOB_FAILED, GivenUp, LipsyncOperation, Step
+from revoice.pipeline.contract import JOB_FAILED, WOKEN_TO_ASK, GivenUp, LipsyncOperation, Step
 from revoice.pipeline.errors import (
     BusyStepError,
     JobInputError,
@@ -88,7 +88,7 @@ def _names(*classes: type[Exception]) -> list[str]:
     return [cls.__name__ for cls in classes]
 
 
-def retry(*, transient_attempts: int = 5, waits_for_token: bool = False) -> list[dict[str, Any]]:
+def retry(*, transient_attempts: int = 5, not_retried: list[str] | None = None) -> list[dict[str, Any]]:
     backoff: dict[str, Any] = {"BackoffRate": 2.0, "JitterStrategy": "FULL"}
     capped = {**backoff, "MaxDelaySeconds": 60}
     rules: list[dict[str, Any]] = [
@@ -101,8 +101,8 @@ def retry(*, transient_attempts: int = 5, waits_for_token: bool = False) -> list
             **capped,
         },
     ]
-    if waits_for_token:  # a wait that timed out is caught and asked again, never retried as it is
-        rules.append({"ErrorEquals": ["States.Timeout"], "MaxAttempts": 0})
+    if not_retried:  # a wait that timed out (or a wake-up to ask again) is caught, never retried as it is
+        rules.append({"ErrorEquals": not_retried, "MaxAttempts": 0})
     rules.append({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 2, **backoff})
     return rules
 
@@ -145,9 +145,12 @@ def token_task(
     result_path: str | None,
     timeout: str,
     on_timeout: str,
+    ask_again: list[str] | None = None,
 ) -> dict[str, Any]:
     """A lip-sync operation that hands the function a task token and waits to be resumed; a wait that times
-    out goes on to ``on_timeout`` with the state as it was."""
+    out (or is ended with one of the ``ask_again`` errors) goes on to ``on_timeout`` with the state as it
+    was."""
+    caught = ["States.Timeout", *(ask_again or [])]
     return {
         "Type": "Task",
         "Comment": comment,
@@ -158,9 +161,9 @@ def token_task(
         },
         "ResultPath": result_path,
         "TimeoutSecondsPath": timeout,
-        "Retry": retry(waits_for_token=True),
+        "Retry": retry(not_retried=caught),
         "Catch": [
-            {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": on_timeout},
+            {"ErrorEquals": caught, "ResultPath": None, "Next": on_timeout},
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED_STATE[Step.LIPSYNC]},
         ],
         "Next": next_state,
@@ -253,12 +256,13 @@ def definition() -> dict[str, Any]:
         "Wait for sync. labs": wait(config("poll_seconds"), "Start lip-sync"),
         "Wait for a generation slot": token_task(
             LipsyncOperation.JOIN_THE_LINE,
-            "Start lip-sync",
-            comment="Joins the line for a slot; the job that gives one back wakes the longest-waiting job. A lost "
-            "wake-up times out into asking again.",
-            result_path=None,
+            "Callback or poll?",
+            comment="Joins the line for a slot; the job that gives one back starts the longest-waiting job's "
+            "generation and wakes it with it. A wake-up without one, or a lost wake-up that times out, asks again.",
+            result_path=path("generation"),
             timeout=config("generation_wait_seconds"),
             on_timeout="Start lip-sync",
+            ask_again=[WOKEN_TO_ASK],
         ),
         "Generation slots stayed busy": gave_up(GivenUp.GENERATION_SLOTS_BUSY, Step.LIPSYNC),
         "Callback or poll?": {
