@@ -101,7 +101,7 @@ def _slot_state() -> str:
         for state in definition()["States"].values()
         if state.get("Parameters", {}).get("Payload", {}).get("operation") == LipsyncOperation.JOIN_THE_LINE
         for catch in state["Catch"]
-        if catch["ErrorEquals"] == ["States.Timeout"]
+        if "States.Timeout" in catch["ErrorEquals"]
     ]
     return str(state)
 
