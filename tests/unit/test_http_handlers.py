@@ -83,6 +83,7 @@ def test_the_webhook_hands_the_slot_to_the_job_in_line_and_wakes_it_with_the_gen
     world.tokens.open.add("token-callback")
     park = {"operation": LipsyncOperation.AWAIT_CALLBACK, "state": woken.wire(), "taskToken": "token-callback"}
     assert invoke("LipsyncFunction", park, world, monkeypatch) == {"outcome": "parked"}  # no second start
+    assert world.jobs.records[waiting.job.id]["syncStatus"] == f"generation {woken.generation.status}"  # not "waiting"
 
     asks = {"operation": LipsyncOperation.GENERATE, "state": waiting.wire()}  # as after a timed-out wait
     resumed = JobState.model_validate(invoke("LipsyncFunction", asks, world, monkeypatch))
