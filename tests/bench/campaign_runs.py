@@ -125,8 +125,11 @@ def _p95(values: list[float]) -> float:
     return values[math.ceil(0.95 * len(values)) - 1]
 
 
-def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, scale: float = 0.05) -> list[Row]:
-    """N lines as one campaign beside N single jobs, one after the other on one local stack."""
+def campaign(
+    n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0, scale: float = 0.05, part: str = "campaign"
+) -> list[Row]:
+    """N lines as one campaign beside N single jobs, one after the other on one local stack (``part``: the
+    suite's name for the run)."""
     with _speaker_stack(concurrency, generation_seconds, scale) as stack:
         emulator = stack.emulator.emulator
         manifest = {"source": "media/speaker.mp4", "script": "A line for the batch."}
@@ -143,59 +146,59 @@ def campaign(n: int = 60, concurrency: int = 6, generation_seconds: float = 2.0,
         lines = [g for key, g in emulator.generations.items() if key not in before[2]]
         pushes, clones = len(emulator.assets) - before[0], len(emulator.voices) - before[1]
     bound = math.ceil(n / concurrency) * generation_seconds
+    command, at = f"python -m tests.bench.suite {part}", f"T = {generation_seconds:.1f} s"
     single_gaps, line_gaps = _gaps(single_generations, concurrency), _gaps(lines, concurrency)
     handover_gaps = _gaps(single_generations, concurrency, singles_asked)
     done = summary.get("counts", {}).get("SUCCEEDED")
     return [
         row(
-            f"campaign makespan (s): {n} lines, plan concurrency {concurrency}, T = {generation_seconds:.1f} s; "
-            f"{done} succeeded{host.note}",
+            f"campaign makespan (s): {n} lines, plan concurrency {concurrency}, {at}; {done} succeeded{host.note}",
             round(made, 1),
             round(bound, 1),
             "<= 1.10x ceil(N/C)*T",
             made <= 1.1 * bound and done == n,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
         row(
-            f"the same {n} lines as single jobs, in the same run (s)",
+            f"the same {n} lines as single jobs, in the same run (s; {at})",
             round(singles, 1),
             round(bound, 1),
             "(beside the campaign)",
             True,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
         row(
-            f"slot idle gap, campaign (s, p95; median {statistics.median(line_gaps):.2f} s)",
+            f"slot idle gap, campaign (s, p95; median {statistics.median(line_gaps):.2f} s; {at})",
             round(_p95(line_gaps), 2),
             1.0,
             "p95 < 1 s",
             _p95(line_gaps) < 1.0,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
         row(
-            f"slot idle gap, single jobs (s, p95; median {statistics.median(single_gaps):.2f} s)",
+            f"slot idle gap, single jobs (s, p95; median {statistics.median(single_gaps):.2f} s; {at})",
             round(_p95(single_gaps), 2),
             1.0,
             "p95 < 1 s",
             _p95(single_gaps) < 1.0,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
         row(
             f"the same, counted from when the next job asked for the slot: the hand-over (s, p95; median "
-            f"{statistics.median(handover_gaps):.2f} s; the rest of the gap no job was ready)",
+            f"{statistics.median(handover_gaps):.2f} s; the rest of the gap no job was ready; {at})",
             round(_p95(handover_gaps), 2),
             1.0,
             "p95 < 1 s",
             _p95(handover_gaps) < 1.0,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
         row(
-            f"pushes of the source per campaign, beside {n} single jobs' (the emulator's count; {clones} clone)",
+            f"pushes of the source per campaign, beside {n} single jobs' (the emulator's count; {clones} clone; {at})",
             pushes,
             n,
             "one push, one clone",
             pushes == 1 and clones <= 1,
-            "python -m tests.bench.suite campaign",
+            command,
         ),
     ]
 
