@@ -3,6 +3,7 @@ docs/benchmarks.md's table. Not part of ``make test``: it moves gigabytes and ru
 
     .venv/bin/python -m tests.bench.suite            # everything (about 7 minutes on 2 cores)
     .venv/bin/python -m tests.bench.suite latency    # one part; the tables keep the others' last figures
+                                                     # (tests/bench/results.json, committed with them)
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from collections.abc import Callable
 
 from tests.bench.campaign_runs import campaign, campaign_batch, campaign_scale
 from tests.bench.rows import ROOT, Row, row, table, write
+
 from tests.bench.stack_runs import batch, latency_and_transitions
+
+SAVED = ROOT / "tests" / "bench" / "results.json"  # every part's rows as last run: running one keeps the others'
 
 
 def transfer(sizes: tuple[int, ...] = (64, 512, 2048)) -> list[Row]:
@@ -146,22 +150,14 @@ def main() -> None:
         "campaign_batch": campaign_batch,
         "campaign_scale": campaign_scale,
     }
-    saved = ROOT / "build" / "bench"
-    saved.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
     for name in chosen:
         started = time.monotonic()
-        found = runs[name]()
-        (saved / f"{name}.json").write_text(json.dumps(found))
+        saved[name] = runs[name]()
+        SAVED.write_text(json.dumps(saved, indent=1) + "\n")  # each part as soon as it has run
         print(f"{name}: {time.monotonic() - started:.0f} s", file=sys.stderr)
-        print(table(found), flush=True)
-    write(
-        [
-            row
-            for name in runs
-            if (saved / f"{name}.json").exists()
-            for row in json.loads((saved / f"{name}.json").read_text())
-        ]
-    )
+        print(table(saved[name]), flush=True)
+    write([row for name in runs for row in saved.get(name, [])])
 
 
 if __name__ == "__main__":
