@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from tests.bench.campaign_runs import campaign, campaign_batch, campaign_scale
 from tests.bench.rows import ROOT, Row, row, table, write
-
 from tests.bench.stack_runs import batch, latency_and_transitions
 
 SAVED = ROOT / "tests" / "bench" / "results.json"  # every part's rows as last run: running one keeps the others'
