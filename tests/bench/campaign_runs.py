@@ -27,7 +27,7 @@ from tests.bench.stack_runs import (
 )
 
 # A single job with the webhook, as `python -m tests.bench.suite latency` measures it (results.md).
-SINGLE_JOB_TRANSITIONS, SINGLE_JOB_INVOCATIONS = 14, 8.5
+SINGLE_JOB_TRANSITIONS, SINGLE_JOB_INVOCATIONS = 14, 8.2
 
 
 @contextmanager
