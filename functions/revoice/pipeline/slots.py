@@ -64,9 +64,7 @@ class GenerationSlots:
     def reclaim(self, job_is_running: Callable[[str], bool], wake: Wake) -> list[str]:
         """Take ended jobs out of the line, give back the stale slots (waking a waiting job for each);
         return whose slots they were."""
-        for waiter in self.waiting():
-            if not job_is_running(waiter.job_id):
-                self._lease.take_out_of_line(waiter)
+        self._leave_line(lambda job_id: not job_is_running(job_id))
         stale = self.stale(job_is_running)
         for job_id in stale:
             self.hand_over(job_id, wake)
@@ -87,10 +85,13 @@ class GenerationSlots:
 
     def job_ended(self, job_id: str, wake: Wake) -> str | None:
         """An ended job leaves the line (no hand-over starts a generation for it) and its slot goes on."""
-        for waiter in self.waiting():
-            if waiter.job_id == job_id:
-                self._lease.take_out_of_line(waiter)
+        self._leave_line(lambda waiting: waiting == job_id)
         return self.hand_over(job_id, wake)
+
+    def _leave_line(self, ended: Callable[[str], bool]) -> None:
+        for waiter in self.waiting():
+            if ended(waiter.job_id):
+                self._lease.take_out_of_line(waiter)
 
     def waiting(self) -> list[Waiter]:
         """The line, longest-waiting first."""
@@ -99,7 +100,7 @@ class GenerationSlots:
     def wake_next(self, wake: Wake) -> str | None:
         """If a slot is free, wake the longest-waiting job; return its id.
 
-        ``wake(task_token)`` is False when that execution stopped waiting (it timed out into asking
+        ``wake(task_token, None)`` is False when that execution stopped waiting (it timed out into asking
         again, or ended): then the next in line is woken instead. Only one releaser takes a given
         waiter out of the line, so only one wakes it.
         """
@@ -140,9 +141,8 @@ class GenerationSlots:
     def _pass(self, holder: str, to: str, holders: set[str]) -> set[str] | None:
         """Replace ``holder`` by ``to`` among the holders in one write, so no moment has a free slot or
         one holder too many; the holders as written (unchanged if ``to`` holds one already), or None if
-        ``holder`` no longer holds one. The write
-        is conditional on ``holders`` (as the caller last read or wrote them), read again when another
-        write came between."""
+        ``holder`` no longer holds one. The write is conditional on ``holders`` (as the caller last read
+        or wrote them), read again when another write came between."""
         for _ in range(PASS_ATTEMPTS):
             if holder not in holders:
                 return None
