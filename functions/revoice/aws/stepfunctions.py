@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -49,23 +50,24 @@ class TaskTokens:
 
     def resume(self, token: str, generation: dict[str, Any]) -> bool:
         """True if the execution was waiting; False when the token was already used or expired."""
-        try:
-            self._sfn.send_task_success(taskToken=token, output=json.dumps(generation))
-        except ClientError as exc:
-            if error_code(exc) in CLOSED_TOKEN:
-                return False
-            raise
-        return True
+        return _answered(lambda: self._sfn.send_task_success(taskToken=token, output=json.dumps(generation)))
 
     def wake(self, token: str, generation: dict[str, Any] | None = None) -> bool:
         """Wake an execution waiting for a generation slot, with the generation a hand-over started for it
         (or without: it asks for its slot and generation itself); False if it stopped waiting."""
         if generation is not None:
             return self.resume(token, generation)
-        try:
-            self._sfn.send_task_failure(taskToken=token, error=WOKEN_TO_ASK, cause=WOKEN_WITHOUT_A_GENERATION)
-        except ClientError as exc:
-            if error_code(exc) in CLOSED_TOKEN:
-                return False
-            raise
-        return True
+        return _answered(
+            lambda: self._sfn.send_task_failure(taskToken=token, error=WOKEN_TO_ASK, cause=WOKEN_WITHOUT_A_GENERATION)
+        )
+
+
+def _answered(send: Callable[[], object]) -> bool:
+    """True once the task token's answer was taken; False when the token was already used or expired."""
+    try:
+        send()
+    except ClientError as exc:
+        if error_code(exc) in CLOSED_TOKEN:
+            return False
+        raise
+    return True
