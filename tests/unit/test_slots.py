@@ -134,6 +134,25 @@ def test_a_job_the_hand_over_could_not_start_wakes_to_ask_itself(lease_for: Leas
     assert slots.holders() == {"waiting"}
 
 
+def test_a_head_start_that_breaks_still_wakes_the_job_to_ask_for_its_generation(lease_for: LeaseFor) -> None:
+    slots = GenerationSlots(lease_for(1))
+    assert slots.acquire("running")
+    slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart({"model": "lipsync-2"}, "key"))
+    outputs: list[Section | None] = []
+
+    def wake(token: str, generation: Section | None) -> bool:
+        outputs.append(generation)
+        return True
+
+    def start(waiting: GenerationStart) -> Section:
+        raise RuntimeError("the function ran out of time")
+
+    with pytest.raises(RuntimeError):
+        slots.hand_over("running", wake, start)
+    assert outputs == [None]  # not left asleep in a slot it holds until its wait times out
+    assert slots.holders() == {"waiting"}
+
+
 def test_a_job_whose_wait_timed_out_keeps_the_slot_and_generation_it_was_handed(lease_for: LeaseFor) -> None:
     """Its wait timed out just before the hand-over: asking again, it finds the slot held and the generation
     (same Idempotency-Key); passing the slot on would leave its generation running outside the plan's count."""

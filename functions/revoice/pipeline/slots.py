@@ -131,7 +131,11 @@ class GenerationSlots:
                 wake(waiter.task_token, None)
                 holders = passed
                 continue
-            started = start_generation(waiter.start) if start_generation is not None and waiter.start else None
+            try:
+                started = start_generation(waiter.start) if start_generation is not None and waiter.start else None
+            except BaseException:
+                wake(waiter.task_token, None)  # whatever broke the head start, the job holds the slot: it asks
+                raise
             if wake(waiter.task_token, started) or started is not None:
                 return waiter.job_id
             holder, holders = waiter.job_id, passed  # that execution stopped waiting: the slot passes on from it
