@@ -119,36 +119,37 @@ def test_a_job_handed_a_slot_wakes_with_the_generation_started_for_it(lease_for:
     assert slots.holders() == {"waiting"}
 
 
-def test_a_job_the_hand_over_could_not_start_wakes_to_ask_itself(lease_for: LeaseFor) -> None:
+def _one_in_line(lease_for: LeaseFor) -> GenerationSlots:
+    """One slot, held by "running"; "waiting" in line with the generation it will ask for."""
     slots = GenerationSlots(lease_for(1))
     assert slots.acquire("running")
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart({"model": "lipsync-2"}, "key"))
-    outputs: list[Section | None] = []
+    return slots
 
+
+def _waking_into(outputs: list[Section | None]) -> Wake:
     def wake(token: str, generation: Section | None) -> bool:
         outputs.append(generation)
         return True
 
-    assert slots.hand_over("running", wake, lambda waiting: None) == "waiting"
+    return wake
+
+
+def test_a_job_the_hand_over_could_not_start_wakes_to_ask_itself(lease_for: LeaseFor) -> None:
+    slots, outputs = _one_in_line(lease_for), list[Section | None]()
+    assert slots.hand_over("running", _waking_into(outputs), lambda waiting: None) == "waiting"
     assert outputs == [None]
     assert slots.holders() == {"waiting"}
 
 
 def test_a_head_start_that_breaks_still_wakes_the_job_to_ask_for_its_generation(lease_for: LeaseFor) -> None:
-    slots = GenerationSlots(lease_for(1))
-    assert slots.acquire("running")
-    slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart({"model": "lipsync-2"}, "key"))
-    outputs: list[Section | None] = []
-
-    def wake(token: str, generation: Section | None) -> bool:
-        outputs.append(generation)
-        return True
+    slots, outputs = _one_in_line(lease_for), list[Section | None]()
 
     def start(waiting: GenerationStart) -> Section:
         raise RuntimeError("the function ran out of time")
 
     with pytest.raises(RuntimeError):
-        slots.hand_over("running", wake, start)
+        slots.hand_over("running", _waking_into(outputs), start)
     assert outputs == [None]  # not left asleep in a slot it holds until its wait times out
     assert slots.holders() == {"waiting"}
 
