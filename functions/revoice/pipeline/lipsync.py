@@ -106,11 +106,12 @@ def join_the_line(state: JobState, task_token: str, *, slots: GenerationSlots, w
     since = stamp(state.generation_waiting_since)
     start = GenerationStart(generation_request(state).wire(), state.job.request_key)
     slots.wait(state.job.id, since, task_token, start)
-    if slots.holds(state.job.id):
+    holders = slots.holders()
+    if state.job.id in holders:
         slots.leave_line(state.job.id, since)
         wake(task_token, None)
         return "holds a slot already"
-    return "woken at once" if slots.wake_next(wake) == state.job.id else "in line"
+    return "woken at once" if slots.wake_next(wake, holders) == state.job.id else "in line"
 
 
 def generation_starter(sync: SyncApi) -> StartGeneration:

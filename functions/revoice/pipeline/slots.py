@@ -80,9 +80,6 @@ class GenerationSlots:
     def leave_line(self, job_id: str, since: str) -> None:
         self._lease.dequeue(_entry(job_id, since))
 
-    def holds(self, job_id: str) -> bool:
-        return job_id in self.holders()
-
     def job_ended(self, job_id: str, wake: Wake) -> str | None:
         """An ended job leaves the line (no hand-over starts a generation for it) and its slot goes on."""
         self._leave_line(lambda waiting: waiting == job_id)
@@ -97,14 +94,15 @@ class GenerationSlots:
         """The line, longest-waiting first."""
         return self._lease.line()
 
-    def wake_next(self, wake: Wake) -> str | None:
-        """If a slot is free, wake the longest-waiting job; return its id.
+    def wake_next(self, wake: Wake, holders: set[str] | None = None) -> str | None:
+        """If a slot is free (among ``holders``, read now if not given), wake the longest-waiting job; return
+        its id.
 
         ``wake(task_token, None)`` is False when that execution stopped waiting (it timed out into asking
         again, or ended): then the next in line is woken instead. Only one releaser takes a given
         waiter out of the line, so only one wakes it.
         """
-        if len(self.holders()) >= self.limit:
+        if len(self.holders() if holders is None else holders) >= self.limit:
             return None
         for waiter in self.waiting():
             if not self._lease.take_out_of_line(waiter) or not wake(waiter.task_token, None):
