@@ -7,6 +7,7 @@ import threading
 import time
 
 from revoice.pipeline.contract import WOKEN_TO_ASK
+from revoice_local.emulator.config import FaultRule
 from revoice_local.stack.stack import LocalStack
 from tests.e2e.conftest import Jobs
 
@@ -69,3 +70,31 @@ def _waits_in_line(stack: LocalStack, job_id: str) -> list[str]:
                 else event["type"]
             )
     return ended
+
+
+def test_a_job_whose_head_start_sync_labs_refuses_is_woken_to_start_its_generation_itself(
+    stack: LocalStack, jobs: Jobs
+) -> None:
+    emulator = stack.emulator.emulator
+    plan_limit = emulator.config.limits.concurrency
+    emulator.config.processing_seconds = 40  # 2 s at the stack's time scale: the later jobs find every slot held
+    source, target = jobs.put_video("speaker"), jobs.put_video("presenter")
+    keys = [
+        jobs.drop_manifest({"source": source, "target": target, "script": f"Line {n}, refused."}, name=f"r{n}")
+        for n in range(2 * plan_limit)
+    ]
+    slots, deadline = stack.generation_slots(), time.monotonic() + 60
+    while not (len(slots.holders()) == plan_limit and slots.waiting()):  # every slot held, a job in line
+        assert time.monotonic() < deadline, "no job ever waited in line"
+        time.sleep(0.05)
+    injected = len(emulator.faults.injected)
+    # With every slot held, the next generation start is a hand-over's, for the job it wakes.
+    emulator.faults.add([FaultRule(target="POST /v2/generate", kind="server_error", status=503, times=1)])
+    ends = [stack.wait_for_job(jobs.job_id(key), timeout=240) for key in keys]
+
+    assert [end.status for end in ends] == ["SUCCEEDED"] * len(keys)
+    assert len(emulator.faults.injected) == injected + 1
+    waits = [wait for end in ends for wait in _waits_in_line(stack, end.job_id)]
+    assert "woken to ask" in waits  # sent revoice.WokenToAsk, it asked for its slot and generation itself
+    assert set(waits) <= {"woken with its generation", "woken to ask"}
+    assert slots.holders() == set()
