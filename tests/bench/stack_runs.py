@@ -20,6 +20,7 @@ from tests.bench.rows import HostShare, Row, row
 PRICE_TRANSITION = 0.025 / 1000
 PRICE_REQUEST = 0.20 / 1_000_000
 PRICE_INVOCATION_DURATION = 0.0000133334 * 0.25 * 0.2
+SINGLE_JOBS_COST = "AWS cost per 1,000 jobs, USD"  # the latency bench's row, the campaign's baseline
 
 
 def _stack(**emulator: Any) -> Any:
@@ -235,7 +236,7 @@ def latency_and_transitions(jobs: int = 8, scale: float = 0.05) -> list[Row]:
     }
     rows.append(
         row(
-            f"AWS cost per 1,000 jobs, USD (5-minute generation; {web['invocations']:.1f} invocations/job)",
+            f"{SINGLE_JOBS_COST} (5-minute generation; {web['invocations']:.1f} invocations/job)",
             round(cost["webhook"], 3),
             round(cost["polling"], 3),
             "lower",

@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable
 
 from tests.bench.campaign_runs import campaign, campaign_batch, campaign_scale
-from tests.bench.rows import ROOT, Row, row, table, write
+from tests.bench.rows import SAVED, Row, row, table, write
 from tests.bench.stack_runs import batch, latency_and_transitions
-
-SAVED = ROOT / "tests" / "bench" / "results.json"  # every part's rows as last run: running one keeps the others'
 
 
 def transfer(sizes: tuple[int, ...] = (64, 512, 2048)) -> list[Row]:
@@ -124,31 +122,27 @@ def campaign_long() -> list[Row]:
     return campaign(generation_seconds=6.0, part="campaign_long")
 
 
+PARTS: dict[str, Callable[[], list[Row]]] = {  # make bench's order, and the tables'
+    "transfer": transfer,
+    "memory": push_per_memory_size,
+    "batch": batch,
+    "latency": latency_and_transitions,
+    "cold": cold_start,
+    "demo": demo,
+    "campaign": campaign,
+    "campaign_long": campaign_long,
+    "campaign_batch": campaign_batch,
+    "campaign_scale": campaign_scale,
+}
+
+
+def saved_rows(saved: dict[str, list[Row]]) -> list[Row]:
+    """Every part's rows as last run, in the tables' order."""
+    return [row for name in PARTS for row in saved.get(name, [])]
+
+
 def main() -> None:
-    chosen = sys.argv[1:] or [
-        "transfer",
-        "memory",
-        "batch",
-        "latency",
-        "cold",
-        "demo",
-        "campaign",
-        "campaign_long",
-        "campaign_batch",
-        "campaign_scale",
-    ]
-    runs: dict[str, Callable[[], list[Row]]] = {
-        "transfer": transfer,
-        "memory": push_per_memory_size,
-        "batch": batch,
-        "latency": latency_and_transitions,
-        "cold": cold_start,
-        "demo": demo,
-        "campaign": campaign,
-        "campaign_long": campaign_long,
-        "campaign_batch": campaign_batch,
-        "campaign_scale": campaign_scale,
-    }
+    chosen = sys.argv[1:] or list(PARTS)
     if len(chosen) > 1:  # each part in a process of its own: a peak RSS (ru_maxrss), a warm cache, is its own
         for name in chosen:
             subprocess.run([sys.executable, "-m", "tests.bench.suite", name], check=True)
@@ -156,11 +150,11 @@ def main() -> None:
     saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
     for name in chosen:
         started = time.monotonic()
-        saved[name] = runs[name]()
+        saved[name] = PARTS[name]()
         SAVED.write_text(json.dumps(saved, indent=1) + "\n")  # each part as soon as it has run
         print(f"{name}: {time.monotonic() - started:.0f} s", file=sys.stderr)
         print(table(saved[name]), flush=True)
-    write([row for name in runs for row in saved.get(name, [])])
+    write(saved_rows(saved))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 
 from revoice.pipeline.errors import BusyStepError, TransientStepError, from_sync
 from revoice.pipeline.ports import GenerationStart, SlotLease
-from revoice.pipeline.slots import GenerationSlots, Section, Wake
+from revoice.pipeline.slots import GenerationSlots, Wake, WokenWith
 from revoice.sync.errors import SyncApiError
 from tests.fakes import MemorySlotLease
 
@@ -25,7 +25,7 @@ def lease_for() -> LeaseFor:
 
 
 def _recording(woken: list[str]) -> Wake:
-    def wake(token: str, generation: Section | None) -> bool:
+    def wake(token: str, generation: WokenWith | None) -> bool:
         woken.append(token)
         return True
 
@@ -105,11 +105,11 @@ def test_a_job_handed_a_slot_wakes_with_the_generation_started_for_it(lease_for:
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token", GenerationStart(request, "key"))
     seen: list[tuple[str, Any]] = []
 
-    def wake(token: str, generation: Section | None) -> bool:
+    def wake(token: str, generation: WokenWith | None) -> bool:
         seen.append(("woken", generation))
         return True
 
-    def start(waiting: GenerationStart) -> Section:
+    def start(waiting: GenerationStart) -> WokenWith:
         seen.append(("started", waiting.idempotency_key))
         assert waiting.request == request  # as the job left it in line
         return {"id": "gen-1", "status": "PENDING"}
@@ -127,8 +127,8 @@ def _one_in_line(lease_for: LeaseFor) -> GenerationSlots:
     return slots
 
 
-def _waking_into(outputs: list[Section | None]) -> Wake:
-    def wake(token: str, generation: Section | None) -> bool:
+def _waking_into(outputs: list[WokenWith | None]) -> Wake:
+    def wake(token: str, generation: WokenWith | None) -> bool:
         outputs.append(generation)
         return True
 
@@ -136,16 +136,16 @@ def _waking_into(outputs: list[Section | None]) -> Wake:
 
 
 def test_a_job_the_hand_over_could_not_start_wakes_to_ask_itself(lease_for: LeaseFor) -> None:
-    slots, outputs = _one_in_line(lease_for), list[Section | None]()
+    slots, outputs = _one_in_line(lease_for), list[WokenWith | None]()
     assert slots.hand_over("running", _waking_into(outputs), lambda waiting: None) == "waiting"
     assert outputs == [None]
     assert slots.holders() == {"waiting"}
 
 
 def test_a_head_start_that_breaks_still_wakes_the_job_to_ask_for_its_generation(lease_for: LeaseFor) -> None:
-    slots, outputs = _one_in_line(lease_for), list[Section | None]()
+    slots, outputs = _one_in_line(lease_for), list[WokenWith | None]()
 
-    def start(waiting: GenerationStart) -> Section:
+    def start(waiting: GenerationStart) -> WokenWith:
         raise RuntimeError("the function ran out of time")
 
     with pytest.raises(RuntimeError):
@@ -163,7 +163,7 @@ def test_a_job_whose_wait_timed_out_keeps_the_slot_and_generation_it_was_handed(
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart({"model": "lipsync-2"}, "key-live"))
     started: list[str] = []
 
-    def start(waiting: GenerationStart) -> Section:
+    def start(waiting: GenerationStart) -> WokenWith:
         started.append(waiting.idempotency_key)
         return {"id": f"gen-{waiting.idempotency_key}"}
 
@@ -181,9 +181,9 @@ def test_a_slot_passes_on_past_a_job_that_stopped_waiting_before_its_generation_
     assert slots.acquire("running")
     slots.wait("timed-out", "2026-01-01T00:00:01Z", "token-old", GenerationStart({"model": "lipsync-2"}, "key-old"))
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live", GenerationStart({"model": "lipsync-2"}, "key-live"))
-    woken: list[tuple[str, Section | None]] = []
+    woken: list[tuple[str, WokenWith | None]] = []
 
-    def wake(token: str, generation: Section | None) -> bool:
+    def wake(token: str, generation: WokenWith | None) -> bool:
         woken.append((token, generation))
         return token == "token-live"
 
@@ -200,7 +200,7 @@ def test_an_ended_job_leaves_the_line_so_no_hand_over_starts_a_generation_for_it
     assert slots.job_ended("stopped", _recording([])) is None  # it held no slot: the one slot stays taken
     started: list[str] = []
 
-    def start(waiting: GenerationStart) -> Section:
+    def start(waiting: GenerationStart) -> WokenWith:
         started.append(waiting.idempotency_key)
         return {"id": "gen"}
 
@@ -320,7 +320,7 @@ def test_a_waiter_that_stopped_waiting_is_skipped_for_the_next(lease_for: LeaseF
     slots.wait("waiting", "2026-01-01T00:00:02Z", "token-live")
     tried: list[str] = []
 
-    def wake(token: str, generation: Section | None) -> bool:
+    def wake(token: str, generation: WokenWith | None) -> bool:
         tried.append(token)
         return token == "token-live"
 

@@ -7,7 +7,7 @@ the reason it was refused. Oversized bodies are refused before anything else is 
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -32,6 +32,9 @@ from revoice.sync.errors import WebhookVerificationError
 from revoice.sync.models import Generation
 from revoice.sync.webhook import verify
 
+if TYPE_CHECKING:
+    from revoice.pipeline.slots import WokenWith
+
 MAX_WEBHOOK_BYTES = 256 * 1024
 app = APIGatewayHttpResolver()
 
@@ -45,7 +48,7 @@ class Settings(Callbacks, Slots, SyncApi):
 settings = Settings.load()
 
 
-def start_generation(start: GenerationStart) -> dict[str, Any] | None:
+def start_generation(start: GenerationStart) -> "WokenWith | None":
     """The key is read only when a job is handed a slot (not for every webhook)."""
     return generation_starter(sync_client(settings))(start)
 

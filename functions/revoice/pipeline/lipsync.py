@@ -22,7 +22,7 @@ from revoice.sync.models import GenerateRequest, Generation, MediaInput, TextInp
 
 if TYPE_CHECKING:
     from revoice.pipeline.ports import SyncApi
-    from revoice.pipeline.slots import GenerationSlots, Section, StartGeneration, Wake
+    from revoice.pipeline.slots import GenerationSlots, StartGeneration, Wake, WokenWith
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def generation_starter(sync: SyncApi) -> StartGeneration:
     ``generation`` section. Whatever goes wrong is left to the job's own request (it retries, waits for
     sync. labs or fails, as always)."""
 
-    def start(waiting: GenerationStart) -> Section | None:
+    def start(waiting: GenerationStart) -> WokenWith | None:
         try:
             request = GenerateRequest.model_validate(waiting.request)
             started = now()

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from revoice.pipeline.ports import GenerationStart, SlotLease, Waiter
 
-Section = dict[str, Any]
-StartGeneration = Callable[["GenerationStart"], Section | None]  # the woken job's generation section, if started
-Wake = Callable[[str, Section | None], bool]  # (task token, the generation it carries): False if no one waits
+WokenWith = dict[str, Any]  # the generation section (on the wire) a job handed a slot is woken with
+StartGeneration = Callable[["GenerationStart"], WokenWith | None]  # None: not started, the job asks itself
+Wake = Callable[[str, WokenWith | None], bool]  # (task token, what it wakes with): False if no one waits
 
 GENERATIONS = "generations"
 PASS_ATTEMPTS = 8  # each failed attempt means another job took or gave back a slot in between
